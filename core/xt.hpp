@@ -1,0 +1,51 @@
+// The one door to xtensor. Every other file of tapegrad includes this header instead of
+// xtensor's own, so the library's choice of containers and the traps listed next to them
+// stay in one place.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
+#include <xtensor/xsort.hpp>
+#include <xtensor/xview.hpp>
+
+namespace tg {
+
+// Values and gradients are always evaluated, row-major, dynamically shaped containers.
+// Note: never keep an xtensor expression (an `auto` of a lazy sum, view or broadcast) beyond
+// the statement that builds it: reducers re-evaluate per element and views dangle.
+template <class T>
+using Array = xt::xarray<T>;
+
+using Shape = std::vector<std::size_t>;
+using Axes = std::vector<std::size_t>;
+
+// "[2, 3]" for error messages, traces and drawings; "[]" for a 0-d scalar.
+std::string shape_str(const Shape& shape);
+
+template <class S>
+Shape to_shape(const S& s) {
+    return Shape(s.begin(), s.end());
+}
+
+template <class T>
+constexpr const char* dtype_name() {
+    if constexpr (std::is_same_v<T, float>) {
+        return "float32";
+    } else if constexpr (std::is_same_v<T, double>) {
+        return "float64";
+    } else {
+        return "unsupported";
+    }
+}
+
+std::size_t shape_numel(const Shape& shape);
+
+}  // namespace tg

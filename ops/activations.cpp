@@ -1,0 +1,72 @@
+#include "ops/activations.hpp"
+
+#include "ops/reductions.hpp"
+
+namespace tg {
+
+template <class T>
+Tensor<T> relu(const Tensor<T>& x) {
+    Tensor<T> out(Array<T>(xt::maximum(x.value(), T(0))));
+    // d relu(x)/dx = 1 where x > 0, else 0 (0 at 0, as PyTorch)
+    return record<T>(out, "relu", {x}, {out}, "d relu(x)/dx = g*(x > 0)",
+                     [](const Node<T>& n, const Array<T>& g) {
+                         const Array<T>& y = n.saved_value(0);
+                         return Grads<T>{Array<T>(xt::where(y > T(0), g, T(0)))};
+                     });
+}
+
+template <class T>
+Tensor<T> tanh(const Tensor<T>& x) {
+    Tensor<T> out(Array<T>(xt::tanh(x.value())));
+    // d tanh(x)/dx = 1 - tanh(x)^2
+    return record<T>(out, "tanh", {x}, {out}, "d tanh(x)/dx = g*(1 - y^2)",
+                     [](const Node<T>& n, const Array<T>& g) {
+                         const Array<T>& y = n.saved_value(0);
+                         return Grads<T>{Array<T>(g * (T(1) - xt::square(y)))};
+                     });
+}
+
+template <class T>
+Tensor<T> sigmoid(const Tensor<T>& x) {
+    // 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below, so neither branch overflows.
+    const Array<T>& v = x.value();
+    Tensor<T> out(Array<T>(xt::where(v >= T(0), T(1) / (T(1) + xt::exp(-v)),
+                                     xt::exp(v) / (T(1) + xt::exp(v)))));
+    // d sigmoid(x)/dx = y * (1 - y)
+    return record<T>(out, "sigmoid", {x}, {out}, "d sigmoid(x)/dx = g*y*(1 - y)",
+                     [](const Node<T>& n, const Array<T>& g) {
+                         const Array<T>& y = n.saved_value(0);
+                         return Grads<T>{Array<T>(g * y * (T(1) - y))};
+                     });
+}
+
+template <class T>
+Tensor<T> log_softmax(const Tensor<T>& x, int axis) {
+    const Axes ax = normalize_axes("log_softmax", {axis}, x.dim());
+    const Shape kept = keepdims_shape(x.shape(), ax);
+    Array<T> m = xt::amax(x.value(), ax, xt::evaluation_strategy::immediate);
+    m.reshape(kept);
+    Array<T> shifted = x.value() - m;
+    Array<T> lse = xt::sum(xt::exp(shifted), ax, xt::evaluation_strategy::immediate);
+    lse = xt::log(lse);
+    lse.reshape(kept);
+    Tensor<T> out(Array<T>(shifted - lse));
+    // y = x - logsumexp(x): dy_i/dx_j = [i == j] - softmax_j, so dx = g - softmax * sum(g)
+    return record<T>(out, "log_softmax", {x}, {out}, "dx = g - exp(y)*sum(g, axis)",
+                     [ax, kept](const Node<T>& n, const Array<T>& g) {
+                         Array<T> gsum = xt::sum(g, ax, xt::evaluation_strategy::immediate);
+                         gsum.reshape(kept);
+                         return Grads<T>{Array<T>(g - xt::exp(n.saved_value(0)) * gsum)};
+                     });
+}
+
+#define TG_INSTANTIATE(T)                         \
+    template Tensor<T> relu(const Tensor<T>&);    \
+    template Tensor<T> tanh(const Tensor<T>&);    \
+    template Tensor<T> sigmoid(const Tensor<T>&); \
+    template Tensor<T> log_softmax(const Tensor<T>&, int);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg

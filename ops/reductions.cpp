@@ -1,0 +1,110 @@
+#include "ops/reductions.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "ops/broadcast.hpp"
+
+namespace tg {
+
+Axes normalize_axes(const char* op, const std::vector<int>& axes, std::size_t ndim) {
+    Axes out;
+    if (axes.empty()) {
+        for (std::size_t i = 0; i < ndim; ++i) {
+            out.push_back(i);
+        }
+        return out;
+    }
+    for (int a : axes) {
+        const long n = static_cast<long>(ndim);
+        if (a < -n || a >= n) {
+            throw ShapeError(fmt::format(
+                "{}: axis {} is out of range for a tensor with {} dimensions; expected an axis in "
+                "[{}, {}]",
+                op, a, ndim, -n, n - 1));
+        }
+        out.push_back(static_cast<std::size_t>(a < 0 ? a + n : a));
+    }
+    std::sort(out.begin(), out.end());
+    if (std::adjacent_find(out.begin(), out.end()) != out.end()) {
+        throw ShapeError(fmt::format("{}: axes {} name the same axis twice", op, fmt::join(axes, ", ")));
+    }
+    return out;
+}
+
+Shape keepdims_shape(const Shape& shape, const Axes& axes) {
+    Shape out = shape;
+    for (std::size_t a : axes) {
+        out[a] = 1;
+    }
+    return out;
+}
+
+namespace {
+
+template <class T>
+Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keepdims, bool average) {
+    const Shape in_shape = x.shape();
+    std::size_t count = 1;
+    for (std::size_t a : axes) {
+        count *= in_shape[a];
+    }
+    // Immediate evaluation: xtensor's lazy reducer is many times slower (PERF_NOTES, trap 1).
+    Array<T> value = xt::sum(x.value(), axes, xt::evaluation_strategy::immediate);
+    if (average) {
+        value /= static_cast<T>(count);
+    }
+    if (keepdims) {
+        value.reshape(keepdims_shape(in_shape, axes));
+    }
+    const T scale = average ? T(1) / static_cast<T>(count) : T(1);
+    // d(sum x)/dx_i = 1 and d(mean x)/dx_i = 1/n: the gradient is copied back along the reduced
+    // axes (the adjoint of a sum is a broadcast)
+    return record<T>(Tensor<T>(std::move(value)), op, {x}, {},
+                     average ? "d(mean x)/dx = broadcast(g)/n" : "d(sum x)/dx = broadcast(g)",
+                     [axes, scale](const Node<T>& n, const Array<T>& g) {
+                         const Shape& shape = n.input_shape(0);
+                         Array<T> kept = g;
+                         kept.reshape(keepdims_shape(shape, axes));
+                         Array<T> dx = broadcast_to<T>(kept, shape);
+                         if (scale != T(1)) {
+                             dx *= scale;
+                         }
+                         return Grads<T>{std::move(dx)};
+                     });
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> sum(const Tensor<T>& x) {
+    return reduce<T>("sum", x, normalize_axes("sum", {}, x.dim()), false, false);
+}
+
+template <class T>
+Tensor<T> sum(const Tensor<T>& x, const std::vector<int>& axes, bool keepdims) {
+    return reduce<T>("sum", x, normalize_axes("sum", axes, x.dim()), keepdims, false);
+}
+
+template <class T>
+Tensor<T> mean(const Tensor<T>& x) {
+    return reduce<T>("mean", x, normalize_axes("mean", {}, x.dim()), false, true);
+}
+
+template <class T>
+Tensor<T> mean(const Tensor<T>& x, const std::vector<int>& axes, bool keepdims) {
+    return reduce<T>("mean", x, normalize_axes("mean", axes, x.dim()), keepdims, true);
+}
+
+#define TG_INSTANTIATE(T)                                                  \
+    template Tensor<T> sum(const Tensor<T>&);                              \
+    template Tensor<T> sum(const Tensor<T>&, const std::vector<int>&, bool);  \
+    template Tensor<T> mean(const Tensor<T>&);                             \
+    template Tensor<T> mean(const Tensor<T>&, const std::vector<int>&, bool);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg

@@ -1,0 +1,21 @@
+// Ops that move values without changing them, and matrix multiplication.
+#pragma once
+
+#include "ops/dtype.hpp"
+
+namespace tg {
+
+// The same values in a new shape; one entry may be -1 (inferred from the others).
+template <class T> Tensor<T> reshape(const Tensor<T>& x, const std::vector<long>& shape);
+// Rows and columns swapped (2-D only).
+template <class T> Tensor<T> transpose(const Tensor<T>& x);
+// Axes reordered: result axis i is input axis perm[i].
+template <class T> Tensor<T> permute(const Tensor<T>& x, const std::vector<std::size_t>& perm);
+// a @ b through BLAS: (m, k) @ (k, n) -> (m, n); with more axes, a batch of matrices with equal
+// leading (batch) dimensions.
+template <class T> Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b);
+
+template <class A, class B, if_mixed<A, B> = 0>
+Tensor<A> matmul(const Tensor<A>& a, const Tensor<B>& b) { throw_dtype_mismatch("matmul", a, b); }
+
+}  // namespace tg
