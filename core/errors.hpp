@@ -38,4 +38,10 @@ public:
     using Error::Error;
 };
 
+// A file that cannot be read or written, or whose contents are not what they claim to be.
+class IoError : public Error {
+public:
+    using Error::Error;
+};
+
 }  // namespace tg

@@ -19,7 +19,7 @@ template <class A, class B>
         "{}: operands have different dtypes: a is {} {}, b is {} {}; tapegrad never casts "
         "silently: convert one side with tg::cast<{}>(t) (the result is a new leaf)",
         op, dtype_name<A>(), shape_str(a.shape()), dtype_name<B>(), shape_str(b.shape()),
-        dtype_name<A>()));
+        std::is_same_v<A, float> ? "float" : "double"));
 }
 
 template <class A, class B>

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what tapegrad needs to build, test and run, from Debian's packages only.
+# Idempotent: installs only what is missing, and runs `apt-get update` only then.
+set -euo pipefail
+
+packages=(
+  g++ cmake make                      # toolchain
+  libxtensor-dev xtl-dev libxsimd-dev # arrays
+  libxtensor-blas-dev libopenblas-dev # matmul through BLAS
+  libfmt-dev                          # formatting
+  doctest-dev                         # tests
+  libcli11-dev                        # command line
+  zlib1g-dev                          # gzip-compressed data sets
+  graphviz                            # rendering graph drawings
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
