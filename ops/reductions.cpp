@@ -52,10 +52,12 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
         count *= in_shape[a];
     }
     // Immediate evaluation: xtensor's lazy reducer is many times slower (PERF_NOTES, trap 1).
-    Array<T> value = xt::sum(x.value(), axes, xt::evaluation_strategy::immediate);
+    // Accumulated in double: a float32 running sum of many values loses digits as it grows.
+    Array<double> total = xt::sum<double>(x.value(), axes, xt::evaluation_strategy::immediate);
     if (average) {
-        value /= static_cast<T>(count);
+        total /= static_cast<double>(count);
     }
+    Array<T> value = xt::cast<T>(total);
     if (keepdims) {
         value.reshape(keepdims_shape(in_shape, axes));
     }

@@ -45,3 +45,20 @@ double max_abs_diff(const Array<T>& a, const Array<T>& b) {
 }
 
 }  // namespace tgtest
+
+namespace tgtest {
+
+// max |a - b| / max |b|: a relative difference that does not blow up where b crosses zero.
+template <class A, class B>
+double rel_diff(const tg::Array<A>& a, const tg::Array<B>& b) {
+    REQUIRE(a.shape() == b.shape());
+    double num = 0;
+    double den = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        num = std::max(num, std::abs(static_cast<double>(a.data()[i]) - static_cast<double>(b.data()[i])));
+        den = std::max(den, std::abs(static_cast<double>(b.data()[i])));
+    }
+    return den > 0 ? num / den : num;
+}
+
+}  // namespace tgtest

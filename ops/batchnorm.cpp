@@ -1,0 +1,235 @@
+#include "ops/batchnorm.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "ops/elementwise.hpp"
+#include "ops/reductions.hpp"
+#include "ops/shape.hpp"
+
+namespace tg {
+
+Axes channel_axes(std::size_t rank) {
+    Axes axes{0};
+    for (std::size_t a = 2; a < rank; ++a) {
+        axes.push_back(a);
+    }
+    return axes;
+}
+
+namespace {
+
+// Checks the input and the parameters, and that training has more than one value per feature
+// (the variance of one value is 0 and its gradient meaningless; PyTorch refuses it too).
+template <class T>
+ChannelLayout checked_layout(const char* op, const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                             const OptionalTensor<T>& beta, const Axes& axes, bool training) {
+    const ChannelLayout L = channel_layout(op, x.shape(), axes);
+    for (const auto* p : {&gamma, &beta}) {
+        if (*p && (*p)->shape() != L.stat_shape) {
+            throw ShapeError(fmt::format(
+                "{}: {} must have one value per feature; expected shape {} for an input of shape "
+                "{}, got {}",
+                op, p == &gamma ? "gamma" : "beta", shape_str(L.stat_shape), shape_str(x.shape()),
+                shape_str((*p)->shape())));
+        }
+    }
+    if (training && L.count() <= 1) {
+        throw ValueError(fmt::format(
+            "{}: expected more than 1 value per feature when training, got input of shape {}; use "
+            "a larger batch, or evaluation mode",
+            op, shape_str(x.shape())));
+    }
+    return L;
+}
+
+template <class T>
+void check_statistic(const char* op, const char* what, const Array<T>& s, const ChannelLayout& L) {
+    if (to_shape(s.shape()) != L.stat_shape) {
+        throw ShapeError(fmt::format("{}: {} must have one value per feature; expected shape {}, got {}",
+                                     op, what, shape_str(L.stat_shape), shape_str(to_shape(s.shape()))));
+    }
+}
+
+// Statistics and parameters of shape stat_shape broadcast against x as they are when the reduced
+// axes lead ((N, C) with axes {0}); otherwise they are reshaped to keep_shape ((1, C, 1)).
+bool reduced_axes_lead(const Axes& axes) {
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+        if (axes[i] != i) {
+            return false;
+        }
+    }
+    return true;
+}
+
+template <class T>
+Tensor<T> as_broadcastable(const Tensor<T>& p, const ChannelLayout& L, bool lead) {
+    if (lead) {
+        return p;
+    }
+    return reshape(p, std::vector<long>(L.keep_shape.begin(), L.keep_shape.end()));
+}
+
+template <class T>
+Tensor<T> scale_and_shift(const Tensor<T>& xhat, const OptionalTensor<T>& gamma,
+                          const OptionalTensor<T>& beta, const ChannelLayout& L, bool lead) {
+    Tensor<T> y = xhat;
+    if (gamma) {
+        y = as_broadcastable(*gamma, L, lead) * y;
+    }
+    if (beta) {
+        y = y + as_broadcastable(*beta, L, lead);
+    }
+    return gamma || beta ? y.named("y") : y;
+}
+
+}  // namespace
+
+// ---- composite: the textbook graph, no backward code --------------------------------------
+
+template <class T>
+BatchNormOutput<T> batchnorm_composite(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                                       const OptionalTensor<T>& beta, const Axes& axes, double eps) {
+    const ChannelLayout L = checked_layout("batchnorm_composite", x, gamma, beta, axes, true);
+    const bool lead = reduced_axes_lead(axes);
+    const std::vector<int> ax(axes.begin(), axes.end());
+
+    Tensor<T> mu = mean(x, ax, !lead).named("mu");
+    Tensor<T> xc = (x - mu).named("xc");
+    Tensor<T> sigma2 = mean(pow(xc, 2), ax, !lead).named("sigma2");
+    Tensor<T> sigma = sqrt(sigma2 + eps).named("std");
+    Tensor<T> xhat = (xc / sigma).named("xhat");
+
+    BatchNormOutput<T> out;
+    out.y = scale_and_shift(xhat, gamma, beta, L, lead);
+    out.batch_mean = xt::cast<double>(mu.value());
+    out.batch_mean.reshape(L.stat_shape);
+    out.batch_var = xt::cast<double>(sigma2.value());
+    out.batch_var.reshape(L.stat_shape);
+    out.count = L.count();
+    return out;
+}
+
+template <class T>
+Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                                   const OptionalTensor<T>& beta, const Array<T>& mean_,
+                                   const Array<T>& var_, const Axes& axes, double eps) {
+    const ChannelLayout L = checked_layout("batchnorm_composite_eval", x, gamma, beta, axes, false);
+    check_statistic("batchnorm_composite_eval", "the mean", mean_, L);
+    check_statistic("batchnorm_composite_eval", "the variance", var_, L);
+    const bool lead = reduced_axes_lead(axes);
+    const Shape& stat_shape = lead ? L.stat_shape : L.keep_shape;
+    Array<T> m = mean_;
+    Array<T> v = var_;
+    m.reshape(stat_shape);
+    v.reshape(stat_shape);
+    // The running statistics enter as constants: no gradient flows into them.
+    Tensor<T> running_mean = Tensor<T>(std::move(m)).named("running_mean");
+    Tensor<T> running_var = Tensor<T>(std::move(v)).named("running_var");
+
+    Tensor<T> xc = (x - running_mean).named("xc");
+    Tensor<T> sigma = sqrt(running_var + eps).named("std");
+    Tensor<T> xhat = (xc / sigma).named("xhat");
+    return scale_and_shift(xhat, gamma, beta, L, lead);
+}
+
+// ---- fused: one node, closed-form backward (derivation in ops/batchnorm_kernels.cpp) --------
+
+namespace {
+
+template <class T>
+Tensor<T> fused_node(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                     const OptionalTensor<T>& beta, const ChannelLayout& L, Array<double> mean,
+                     Array<double> inv_std, bool training) {
+    Array<T> y = xt::empty<T>(x.shape());
+    batchnorm_normalize(x.value().data(), L, mean.data(), inv_std.data(),
+                        gamma ? gamma->value().data() : nullptr,
+                        beta ? beta->value().data() : nullptr, y.data());
+
+    std::vector<Tensor<T>> inputs{x};
+    std::vector<Tensor<T>> saved{x};  // shared with the input, not copied
+    const std::size_t gamma_at = gamma ? inputs.size() : 0;
+    if (gamma) {
+        inputs.push_back(*gamma);
+        saved.push_back(*gamma);
+    }
+    const std::size_t beta_at = beta ? inputs.size() : 0;
+    if (beta) {
+        inputs.push_back(*beta);
+    }
+    const char* rule = training
+                           ? "dx = gamma*inv_std/N * (N*g - sum(g) - xhat*sum(g*xhat)), "
+                             "dgamma = sum(g*xhat), dbeta = sum(g)"
+                           : "dx = gamma*inv_std*g, dgamma = sum(g*xhat), dbeta = sum(g)";
+    // Besides x and gamma, backward needs only the per-feature mean and 1/std (in float64).
+    return record<T>(
+        Tensor<T>(std::move(y)), "batch_norm", std::move(inputs), std::move(saved), rule,
+        [L, gamma_at, beta_at, training, mean = std::move(mean),
+         inv_std = std::move(inv_std)](const Node<T>& n, const Array<T>& g) {
+            const Array<T>& xv = n.saved_value(0);
+            Grads<T> grads(n.inputs.size());
+            T* dx = nullptr;
+            T* dgamma = nullptr;
+            T* dbeta = nullptr;
+            if (n.needs_grad(0)) {
+                grads[0] = xt::empty<T>(n.input_shape(0));
+                dx = grads[0].data();
+            }
+            if (gamma_at && n.needs_grad(gamma_at)) {
+                grads[gamma_at] = xt::empty<T>(L.stat_shape);
+                dgamma = grads[gamma_at].data();
+            }
+            if (beta_at && n.needs_grad(beta_at)) {
+                grads[beta_at] = xt::empty<T>(L.stat_shape);
+                dbeta = grads[beta_at].data();
+            }
+            batchnorm_grads(g.data(), xv.data(), L, mean.data(), inv_std.data(),
+                            gamma_at ? n.saved_value(1).data() : nullptr, training, dx, dgamma,
+                            dbeta);
+            return grads;
+        });
+}
+
+}  // namespace
+
+template <class T>
+BatchNormOutput<T> batchnorm_fused(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                                   const OptionalTensor<T>& beta, const Axes& axes, double eps) {
+    const ChannelLayout L = checked_layout("batchnorm_fused", x, gamma, beta, axes, true);
+    BatchNormOutput<T> out;
+    out.batch_mean = xt::empty<double>(L.stat_shape);
+    out.batch_var = xt::empty<double>(L.stat_shape);
+    batchnorm_stats(x.value().data(), L, out.batch_mean.data(), out.batch_var.data());
+    out.y = fused_node(x, gamma, beta, L, out.batch_mean, batchnorm_inv_std(out.batch_var, eps), true);
+    out.count = L.count();
+    return out;
+}
+
+template <class T>
+Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                               const OptionalTensor<T>& beta, const Array<T>& mean,
+                               const Array<T>& var, const Axes& axes, double eps) {
+    const ChannelLayout L = checked_layout("batchnorm_fused_eval", x, gamma, beta, axes, false);
+    check_statistic("batchnorm_fused_eval", "the mean", mean, L);
+    check_statistic("batchnorm_fused_eval", "the variance", var, L);
+    return fused_node(x, gamma, beta, L, Array<double>(xt::cast<double>(mean)),
+                      batchnorm_inv_std(xt::cast<double>(var), eps), false);
+}
+
+#define TG_INSTANTIATE(T)                                                                         \
+    template BatchNormOutput<T> batchnorm_composite(const Tensor<T>&, const OptionalTensor<T>&,   \
+                                                    const OptionalTensor<T>&, const Axes&, double); \
+    template BatchNormOutput<T> batchnorm_fused(const Tensor<T>&, const OptionalTensor<T>&,       \
+                                                const OptionalTensor<T>&, const Axes&, double);   \
+    template Tensor<T> batchnorm_composite_eval(const Tensor<T>&, const OptionalTensor<T>&,       \
+                                                const OptionalTensor<T>&, const Array<T>&,        \
+                                                const Array<T>&, const Axes&, double);            \
+    template Tensor<T> batchnorm_fused_eval(const Tensor<T>&, const OptionalTensor<T>&,           \
+                                            const OptionalTensor<T>&, const Array<T>&,            \
+                                            const Array<T>&, const Axes&, double);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg

@@ -1,0 +1,51 @@
+// Batch normalisation on the tape, built two ways that must agree:
+//
+//   composite  the textbook graph mu -> xc -> sigma2 -> std -> xhat -> y, every step a primitive
+//              op with a name; its gradient comes from the engine alone (no backward code here)
+//   fused      one node "batch_norm" whose backward is the closed form
+//              dx = gamma * inv_std / N * (N*dy - sum(dy) - xhat * sum(dy*xhat))
+//
+// Both reduce over `axes` (PyTorch: every axis but 1) and take gamma and beta of the kept axes'
+// shape, or none (affine = false). The modules in nn/batchnorm.hpp add the running statistics.
+#pragma once
+
+#include <optional>
+
+#include "ops/batchnorm_kernels.hpp"
+
+namespace tg {
+
+template <class T>
+struct BatchNormOutput {
+    Tensor<T> y;
+    Array<double> batch_mean;  // per feature, for the running statistics (training only)
+    Array<double> batch_var;   // per feature, BIASED (divided by n), as used to normalise
+    std::size_t count = 0;  // values per feature (n)
+};
+
+template <class T>
+using OptionalTensor = std::optional<Tensor<T>>;
+
+// Training mode, from primitives.
+template <class T>
+BatchNormOutput<T> batchnorm_composite(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                                       const OptionalTensor<T>& beta, const Axes& axes, double eps);
+// Training mode, one node.
+template <class T>
+BatchNormOutput<T> batchnorm_fused(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                                   const OptionalTensor<T>& beta, const Axes& axes, double eps);
+
+// Evaluation mode: given statistics (the running ones), constants for backward.
+template <class T>
+Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                                   const OptionalTensor<T>& beta, const Array<T>& mean,
+                                   const Array<T>& var, const Axes& axes, double eps);
+template <class T>
+Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                               const OptionalTensor<T>& beta, const Array<T>& mean,
+                               const Array<T>& var, const Axes& axes, double eps);
+
+// The axes PyTorch normalises over: every axis but 1 (the channels).
+Axes channel_axes(std::size_t rank);
+
+}  // namespace tg
