@@ -1,0 +1,199 @@
+// `tapegrad bn` as a user runs it: the program on .npy files, checked against PyTorch's recorded
+// numbers, and every rejected input answered with one line on stderr and a non-zero exit.
+#include <unistd.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "helpers.hpp"
+
+using tg::Array;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path fixtures = fs::path(TAPEGRAD_FIXTURES) / "bn";
+
+struct Run {
+    int code = -1;
+    std::string err;
+    std::string out;
+};
+
+// A fresh folder per test case, removed afterwards.
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        static int counter = 0;
+        path = fs::temp_directory_path() / ("tapegrad_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+        fs::create_directories(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+Run tapegrad(const TempDir& dir, const std::string& args) {
+    const std::string out = dir / "stdout.txt";
+    const std::string err = dir / "stderr.txt";
+    const std::string cmd = std::string(TAPEGRAD_CLI) + " " + args + " >" + out + " 2>" + err;
+    const int status = std::system(cmd.c_str());
+    Run r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+}
+
+std::size_t lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+// Checks a refusal: non-zero exit, nothing written, one line on stderr that mentions `part`.
+void check_refused(const Run& r, const std::string& part, int code = 1) {
+    INFO(r.err);
+    CHECK(r.code == code);
+    CHECK(lines(r.err) == 1);
+    CHECK(r.err.rfind("tapegrad: ", 0) == 0);
+    CHECK(r.err.find(part) != std::string::npos);
+}
+
+std::string fx(const std::string& c, const std::string& name) { return (fixtures / c / (name + ".npy")).string(); }
+
+}  // namespace
+
+TEST_CASE("tapegrad bn reproduces PyTorch's steps, passing the running statistics from one to the next") {
+    for (const std::string impl : {"composite", "fused"}) {
+        CAPTURE(impl);
+        TempDir dir;
+        const std::string c = "bn1d_3d";
+        // the second training step, starting from the buffers PyTorch had after the first
+        Run r = tapegrad(dir, "bn --impl " + impl + " --x " + fx(c, "x1") + " --dy " + fx(c, "dy1") +
+                                  " --gamma " + fx(c, "gamma_init") + " --beta " + fx(c, "beta_init") +
+                                  " --running-mean " + fx(c, "running_mean0") + " --running-var " +
+                                  fx(c, "running_var0") + " --num-batches-tracked 1 --out " + (dir / "o"));
+        INFO(r.err);
+        REQUIRE(r.code == 0);
+        for (const auto& [mine, theirs] : std::vector<std::pair<std::string, std::string>>{
+                 {"y", "y1"}, {"dx", "dx1"}, {"dgamma", "dgamma1"}, {"dbeta", "dbeta1"},
+                 {"running_mean", "running_mean1"}, {"running_var", "running_var1"}}) {
+            CAPTURE(mine);
+            CHECK(tgtest::rel_diff(tg::load_npy<double>(dir / ("o/" + mine + ".npy")), tg::load_npy<double>(fx(c, theirs))) < 1e-10);
+        }
+        CHECK(tg::load_npy<std::int64_t>(dir / "o/num_batches_tracked.npy")() == 2);
+        // evaluation with the buffers after the third step
+        r = tapegrad(dir, "bn --mode eval --impl " + impl + " --x " + fx(c, "xe") + " --dy " + fx(c, "dye") +
+                              " --gamma " + fx(c, "gamma_init") + " --beta " + fx(c, "beta_init") +
+                              " --running-mean " + fx(c, "running_mean2") + " --running-var " +
+                              fx(c, "running_var2") + " --out " + (dir / "e"));
+        REQUIRE(r.code == 0);
+        CHECK(tgtest::rel_diff(tg::load_npy<double>(dir / "e/y.npy"), tg::load_npy<double>(fx(c, "ye"))) < 1e-10);
+        CHECK(tgtest::rel_diff(tg::load_npy<double>(dir / "e/dx.npy"), tg::load_npy<double>(fx(c, "dxe"))) < 1e-10);
+        CHECK_FALSE(fs::exists(dir / "e/running_mean.npy"));
+    }
+}
+
+TEST_CASE("tapegrad bn handles float32, the cumulative average, no affine and the cs231n convention") {
+    TempDir dir;
+    SUBCASE("float32 BatchNorm2d") {
+        const std::string c = "f32_bn2d";
+        Run r = tapegrad(dir, "bn --x " + fx(c, "x0") + " --dy " + fx(c, "dy0") + " --gamma " + fx(c, "gamma_init") +
+                                  " --beta " + fx(c, "beta_init") + " --out " + (dir / "o"));
+        REQUIRE(r.code == 0);
+        CHECK(tgtest::rel_diff(tg::load_npy<float>(dir / "o/dx.npy"), tg::load_npy<float>(fx(c, "dx0"))) < 1e-4);
+        CHECK(tgtest::rel_diff(tg::load_npy<float>(dir / "o/running_var.npy"), tg::load_npy<float>(fx(c, "running_var0"))) < 1e-4);
+    }
+    SUBCASE("cumulative") {
+        const std::string c = "cumulative";
+        Run r = tapegrad(dir, "bn --cumulative --x " + fx(c, "x1") + " --dy " + fx(c, "dy1") + " --gamma " +
+                                  fx(c, "gamma_init") + " --beta " + fx(c, "beta_init") + " --running-mean " +
+                                  fx(c, "running_mean0") + " --running-var " + fx(c, "running_var0") +
+                                  " --num-batches-tracked 1 --out " + (dir / "o"));
+        REQUIRE(r.code == 0);
+        CHECK(tgtest::rel_diff(tg::load_npy<double>(dir / "o/running_var.npy"), tg::load_npy<double>(fx(c, "running_var1"))) < 1e-10);
+    }
+    SUBCASE("no affine, no tracking") {
+        const std::string c = "no_affine_no_track";
+        Run r = tapegrad(dir, "bn --no-affine --no-track --impl composite --x " + fx(c, "x0") + " --dy " + fx(c, "dy0") +
+                                  " --out " + (dir / "o"));
+        REQUIRE(r.code == 0);
+        CHECK(tgtest::rel_diff(tg::load_npy<double>(dir / "o/dx.npy"), tg::load_npy<double>(fx(c, "dx0"))) < 1e-10);
+        CHECK_FALSE(fs::exists(dir / "o/dgamma.npy"));
+        CHECK_FALSE(fs::exists(dir / "o/running_mean.npy"));
+    }
+    SUBCASE("cs231n") {
+        const std::string c = "cs231n";
+        Run r = tapegrad(dir, "bn --convention cs231n --x " + fx(c, "x0") + " --dy " + fx(c, "dy0") + " --gamma " +
+                                  fx(c, "gamma_init") + " --beta " + fx(c, "beta_init") + " --out " + (dir / "o"));
+        REQUIRE(r.code == 0);
+        CHECK(tgtest::rel_diff(tg::load_npy<double>(dir / "o/running_var.npy"), tg::load_npy<double>(fx(c, "running_var0"))) < 1e-10);
+    }
+}
+
+TEST_CASE("tapegrad bn rejects a missing file") {
+    TempDir dir;
+    check_refused(tapegrad(dir, "bn --x " + (dir / "nope.npy") + " --dy " + (dir / "nope.npy")), "cannot open");
+}
+
+TEST_CASE("tapegrad bn rejects a file that is not .npy") {
+    TempDir dir;
+    std::ofstream(dir / "x.npy") << "hello";
+    check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy")), "not a valid .npy file");
+}
+
+TEST_CASE("tapegrad bn rejects a wrong dtype") {
+    TempDir dir;
+    tg::save_npy<std::int64_t>(dir / "x.npy", Array<std::int64_t>(xt::ones<std::int64_t>({4, 3})));
+    check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy")), "int64");
+    // x float64 with gamma float32
+    tg::save_npy<double>(dir / "xd.npy", tgtest::random_tensor({4, 3}, 1).value());
+    tg::save_npy<float>(dir / "g.npy", Array<float>(xt::ones<float>({3})));
+    check_refused(tapegrad(dir, "bn --x " + (dir / "xd.npy") + " --dy " + (dir / "xd.npy") + " --gamma " + (dir / "g.npy")),
+                  "float32");
+}
+
+TEST_CASE("tapegrad bn rejects shapes that do not match") {
+    TempDir dir;
+    tg::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
+    tg::save_npy<double>(dir / "dy.npy", tgtest::random_tensor({4, 2}, 2).value());
+    tg::save_npy<double>(dir / "g.npy", tgtest::random_tensor({4}, 3).value());
+    check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "dy.npy")), "--dy");
+    check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy") + " --gamma " + (dir / "g.npy")),
+                  "--gamma");
+    check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy") + " --running-var " + (dir / "g.npy")),
+                  "--running-var");
+}
+
+TEST_CASE("tapegrad bn rejects a rank outside 2..4") {
+    TempDir dir;
+    tg::save_npy<double>(dir / "x1.npy", tgtest::random_tensor({5}, 1).value());
+    tg::save_npy<double>(dir / "x5.npy", tgtest::random_tensor({2, 2, 2, 2, 2}, 1).value());
+    check_refused(tapegrad(dir, "bn --x " + (dir / "x1.npy") + " --dy " + (dir / "x1.npy")), "rank");
+    check_refused(tapegrad(dir, "bn --x " + (dir / "x5.npy") + " --dy " + (dir / "x5.npy")), "rank");
+}
+
+TEST_CASE("tapegrad bn rejects one value per channel in training") {
+    TempDir dir;
+    tg::save_npy<double>(dir / "x.npy", tgtest::random_tensor({1, 3}, 1).value());
+    check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy")), "more than 1 value");
+}
+
+TEST_CASE("tapegrad bn rejects contradictory or unknown options as usage errors") {
+    TempDir dir;
+    tg::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
+    const std::string io = " --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy");
+    check_refused(tapegrad(dir, "bn --momentum 0.1 --cumulative" + io), "excludes", 2);
+    check_refused(tapegrad(dir, "bn --impl fast" + io), "--impl", 2);
+    check_refused(tapegrad(dir, "bn --bogus" + io), "bogus", 2);
+    check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy")), "--dy", 2);
+    check_refused(tapegrad(dir, "bn --no-affine --gamma " + (dir / "x.npy") + io), "--no-affine");
+    check_refused(tapegrad(dir, "bn --num-batches-tracked -3" + io), "--num-batches-tracked");
+}
