@@ -45,7 +45,7 @@ const Array<T>& Node<T>::saved_value(std::size_t i) const {
 template <class T>
 std::size_t Node<T>::saved_bytes() const {
     std::unordered_set<const Storage<T>*> seen;
-    std::size_t bytes = 0;
+    std::size_t bytes = captured_bytes;
     for (const auto& s : saved) {
         if (s.storage && seen.insert(s.storage.get()).second) {
             bytes += s.storage->array.size() * sizeof(T);
@@ -59,6 +59,7 @@ void Node<T>::release() {
     saved.clear();
     saved.shrink_to_fit();
     backward = nullptr;  // its captures may hold arrays too
+    captured_bytes = 0;
     released = true;
 }
 

@@ -66,13 +66,14 @@ struct Node {
     std::vector<Shape> input_shapes;
     std::vector<SavedTensor<T>> saved;
     BackwardFn<T> backward;
+    std::size_t captured_bytes = 0;  // arrays the backward function holds itself (set by the op)
     bool released = false;  // saved tensors freed by a backward without retain_graph
 
     bool needs_grad(std::size_t i) const { return inputs[i]->requires_grad; }
     const Shape& input_shape(std::size_t i) const { return input_shapes[i]; }
     // The i-th saved value; throws GraphError if it was freed or modified in place since.
     const Array<T>& saved_value(std::size_t i) const;
-    // Bytes held by the saved tensors (each storage counted once).
+    // Bytes held for backward: the saved tensors (each storage counted once) and captured arrays.
     std::size_t saved_bytes() const;
     // Frees what backward needed; a later backward through this node throws.
     void release();

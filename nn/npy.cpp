@@ -2,12 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <regex>
 
 namespace tg {
 
@@ -145,13 +145,18 @@ NpyInfo read_npy_info(const std::string& path) {
     }
 
     NpyInfo info;
+    // descr is a quoted type string: byte order, kind, size ('<f8')
     std::string descr = dict_value(path, header, "descr");
-    static const std::regex quoted_descr("^\\s*'([<>|=][a-zA-Z][0-9]+)'\\s*$");
-    std::smatch m;
-    if (!std::regex_match(descr, m, quoted_descr)) {
+    const std::size_t a = descr.find('\'');
+    const std::size_t b = a == std::string::npos ? a : descr.find('\'', a + 1);
+    const std::string inner = b == std::string::npos ? "" : descr.substr(a + 1, b - a - 1);
+    const bool well_formed = inner.size() >= 3 && std::string("<>|=").find(inner[0]) != std::string::npos &&
+                             std::isalpha(static_cast<unsigned char>(inner[1])) &&
+                             inner.find_first_not_of("0123456789", 2) == std::string::npos;
+    if (!well_formed) {
         bad(path, fmt::format("unsupported descr {}", descr));
     }
-    info.descr = m[1];
+    info.descr = inner;
     const std::string fortran = dict_value(path, header, "fortran_order");
     if (fortran.find("True") != std::string::npos) {
         info.fortran_order = true;

@@ -163,7 +163,8 @@ Tensor<T> fused_node(const Tensor<T>& x, const OptionalTensor<T>& gamma,
                              "dgamma = sum(g*xhat), dbeta = sum(g)"
                            : "dx = gamma*inv_std*g, dgamma = sum(g*xhat), dbeta = sum(g)";
     // Besides x and gamma, backward needs only the per-feature mean and 1/std (in float64).
-    return record<T>(
+    const std::size_t captured = (mean.size() + inv_std.size()) * sizeof(double);
+    Tensor<T> out = record<T>(
         Tensor<T>(std::move(y)), "batch_norm", std::move(inputs), std::move(saved), rule,
         [L, gamma_at, beta_at, training, mean = std::move(mean),
          inv_std = std::move(inv_std)](const Node<T>& n, const Array<T>& g) {
@@ -189,6 +190,10 @@ Tensor<T> fused_node(const Tensor<T>& x, const OptionalTensor<T>& gamma,
                             dbeta);
             return grads;
         });
+    if (out.grad_fn()) {
+        out.grad_fn()->captured_bytes = captured;
+    }
+    return out;
 }
 
 }  // namespace

@@ -315,6 +315,41 @@ BatchNormGrads<T> batchnorm_backward(const Array<T>& dy, const BatchNormCache<T>
     return g;
 }
 
+template <class T>
+BatchNormStages<T> batchnorm_backward_stages(const Array<T>& dy, const BatchNormCache<T>& cache) {
+    const Shape shape = to_shape(cache.x.shape());
+    const ChannelLayout L = channel_layout("batchnorm_backward_stages", shape, cache.axes);
+    const std::size_t C = L.channels;
+    const std::size_t I = L.inner;
+    const double n = static_cast<double>(L.count());
+    BatchNormStages<T> s;
+    s.dxhat = xt::empty<T>(shape);
+    std::vector<double> dsigma2(C, 0.0), sum_dxhat(C, 0.0), sum_xc(C, 0.0);
+    for (std::size_t o = 0; o < L.outer; ++o) {
+        for (std::size_t c = 0; c < C; ++c) {
+            const double g = cache.gamma.size() ? static_cast<double>(cache.gamma.data()[c]) : 1.0;
+            for (std::size_t i = 0; i < I; ++i) {
+                const std::size_t k = (o * C + c) * I + i;
+                const double dxhat = g * static_cast<double>(dy.data()[k]);
+                const double xc = static_cast<double>(cache.x.data()[k]) - cache.mean.data()[c];
+                s.dxhat.data()[k] = static_cast<T>(dxhat);
+                dsigma2[c] += dxhat * xc;
+                sum_dxhat[c] += dxhat;
+                sum_xc[c] += xc;
+            }
+        }
+    }
+    s.dsigma2 = xt::empty<T>(L.stat_shape);
+    s.dmu = xt::empty<T>(L.stat_shape);
+    for (std::size_t c = 0; c < C; ++c) {
+        const double inv = cache.inv_std.data()[c];
+        const double ds2 = dsigma2[c] * -0.5 * inv * inv * inv;
+        s.dsigma2.data()[c] = static_cast<T>(ds2);
+        s.dmu.data()[c] = static_cast<T>(-sum_dxhat[c] * inv + ds2 * -2.0 * sum_xc[c] / n);
+    }
+    return s;
+}
+
 #define TG_INSTANTIATE(T)                                                                          \
     template void batchnorm_stats(const T*, const ChannelLayout&, double*, double*);               \
     template void batchnorm_normalize(const T*, const ChannelLayout&, const double*,               \
@@ -326,7 +361,8 @@ BatchNormGrads<T> batchnorm_backward(const Array<T>& dy, const BatchNormCache<T>
     template std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward_eval(                        \
         const Array<T>&, const Array<T>&, const Array<T>&, const Array<T>&, const Array<T>&,       \
         const Axes&, double);                                                                      \
-    template BatchNormGrads<T> batchnorm_backward(const Array<T>&, const BatchNormCache<T>&);
+    template BatchNormGrads<T> batchnorm_backward(const Array<T>&, const BatchNormCache<T>&);      \
+    template BatchNormStages<T> batchnorm_backward_stages(const Array<T>&, const BatchNormCache<T>&);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE

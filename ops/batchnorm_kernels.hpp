@@ -62,6 +62,20 @@ std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward_eval(
 template <class T>
 BatchNormGrads<T> batchnorm_backward(const Array<T>& dy, const BatchNormCache<T>& cache);
 
+// The textbook's intermediate gradients, each from its own line of the derivation (training
+// mode): dL/dxhat = gamma dy, dL/dsigma2 = sum dL/dxhat (x - mu) (-1/2) (sigma2 + eps)^(-3/2),
+// dL/dmu = -sum dL/dxhat / std + dL/dsigma2 (-2/N) sum (x - mu). For teaching and for comparing
+// with the composite graph; batchnorm_backward does not need them.
+template <class T>
+struct BatchNormStages {
+    Array<T> dxhat;    // x's shape
+    Array<T> dsigma2;  // per feature
+    Array<T> dmu;      // per feature
+};
+
+template <class T>
+BatchNormStages<T> batchnorm_backward_stages(const Array<T>& dy, const BatchNormCache<T>& cache);
+
 // 1 / sqrt(var + eps) per feature.
 Array<double> batchnorm_inv_std(const Array<double>& var, double eps);
 

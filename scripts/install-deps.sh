@@ -10,6 +10,7 @@ packages=(
   libfmt-dev                          # formatting
   doctest-dev                         # tests
   libcli11-dev                        # command line
+  nlohmann-json3-dev                  # JSON traces and reports
   zlib1g-dev                          # gzip-compressed data sets
   graphviz                            # rendering graph drawings
 )

@@ -1,0 +1,107 @@
+#include "see/dot.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "see/tape.hpp"
+#include "see/values.hpp"
+
+namespace tg::see {
+
+namespace {
+
+std::string escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out;
+}
+
+std::string quote(const std::string& s) {
+    // single quotes for the shell, with any single quote in s closed, escaped and reopened
+    std::string out = "'";
+    for (char c : s) {
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return out + "'";
+}
+
+}  // namespace
+
+template <class T>
+std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
+    const auto tape = tape_of(root);
+    std::string out = "digraph tape {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n";
+    if (!options.title.empty()) {
+        out += fmt::format("  labelloc=t;\n  label=\"{}\";\n", escape(options.title));
+    }
+    for (std::size_t i = 0; i < tape.size(); ++i) {
+        const TensorImpl<T>& t = *tape[i].tensor;
+        const Array<T>& v = t.data->array;
+        std::string label = fmt::format("{}\\n{} {}", escape(tape[i].label), shape_str(to_shape(v.shape())),
+                                        dtype_name<T>());
+        if (options.values && v.size() <= options.max_values) {
+            label += "\\nvalue " + escape(show(v, options.max_values));
+        }
+        if (options.grads && t.has_grad && t.grad.size() <= options.max_values) {
+            label += "\\ngrad " + escape(show(t.grad, options.max_values));
+        }
+        // parameters blue, data white, constants grey, named intermediates yellow
+        const char* fill = !t.grad_fn ? (t.requires_grad ? "lightblue" : (v.dimension() == 0 ? "gray90" : "white"))
+                                      : (t.name.empty() ? "white" : "lightyellow");
+        out += fmt::format("  t{} [shape=box, style=\"rounded,filled\", fillcolor={}, label=\"{}\"];\n", i,
+                           fill, label);
+        if (t.grad_fn) {
+            out += fmt::format("  op{} [shape=ellipse, style=filled, fillcolor=gray95, label=\"{}\"];\n", i,
+                               escape(t.grad_fn->op));
+            for (std::size_t in : tape[i].inputs) {
+                out += fmt::format("  t{} -> op{};\n", in, i);
+            }
+            out += fmt::format("  op{} -> t{};\n", i, i);
+        }
+    }
+    out += "}\n";
+    return out;
+}
+
+bool have_graphviz() { return std::system("command -v dot >/dev/null 2>&1") == 0; }
+
+Rendered render_dot(const std::string& dot_text, const std::string& base,
+                    const std::vector<std::string>& formats) {
+    Rendered r;
+    r.dot_path = base + ".dot";
+    {
+        std::ofstream out(r.dot_path);
+        out << dot_text;
+        if (!out) {
+            throw IoError(fmt::format("{}: cannot write the drawing", r.dot_path));
+        }
+    }
+    if (!have_graphviz()) {
+        r.note = fmt::format(
+            "Graphviz's dot was not found, so only {} was written; render it with `dot -Tsvg {} -o "
+            "{}.svg` after `apt-get install graphviz`",
+            r.dot_path, r.dot_path, base);
+        return r;
+    }
+    for (const auto& f : formats) {
+        const std::string file = base + "." + f;
+        const std::string cmd = fmt::format("dot -T{} {} -o {} 2>/dev/null", f, quote(r.dot_path), quote(file));
+        if (std::system(cmd.c_str()) != 0) {
+            throw IoError(fmt::format("{}: Graphviz's dot could not render it as {}", r.dot_path, f));
+        }
+        r.files.push_back(file);
+    }
+    return r;
+}
+
+template std::string to_dot(const Tensor<float>&, const DotOptions&);
+template std::string to_dot(const Tensor<double>&, const DotOptions&);
+
+}  // namespace tg::see

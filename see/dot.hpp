@@ -1,0 +1,36 @@
+// The tape as a Graphviz drawing: one box per tensor (label, shape, and its value and gradient
+// when small), one ellipse per op, edges in the direction data flows.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg::see {
+
+struct DotOptions {
+    bool values = true;          // print values of tensors with at most max_values elements
+    bool grads = true;           // print gradients (those kept: leaves, and retain_grad ones)
+    std::size_t max_values = 6;
+    std::string title;
+};
+
+template <class T>
+std::string to_dot(const Tensor<T>& root, const DotOptions& options = {});
+
+struct Rendered {
+    std::string dot_path;
+    std::vector<std::string> files;  // the rendered images
+    std::string note;                // empty, or how to render by hand when Graphviz is missing
+};
+
+// Writes `<base>.dot` and, with Graphviz's `dot` on the PATH, `<base>.<format>` for each format
+// ("svg", "png"). Throws IoError if a file cannot be written or dot fails.
+Rendered render_dot(const std::string& dot_text, const std::string& base,
+                    const std::vector<std::string>& formats = {"svg", "png"});
+
+// Whether Graphviz's `dot` can be run.
+bool have_graphviz();
+
+}  // namespace tg::see

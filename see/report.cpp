@@ -1,0 +1,296 @@
+#include "see/report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <unordered_set>
+
+#include "see/tape.hpp"
+
+namespace tg::see {
+
+template <class T>
+ReportRow compare_arrays(const std::string& quantity, const Array<T>& c, const Array<T>& f) {
+    if (c.shape() != f.shape()) {
+        throw ShapeError(fmt::format("compare: {} has shape {} in the composite and {} in the fused", quantity,
+                                     shape_str(to_shape(c.shape())), shape_str(to_shape(f.shape()))));
+    }
+    ReportRow r;
+    r.quantity = quantity;
+    r.exact = true;
+    for (std::size_t i = 0; i < c.size(); ++i) {
+        const double a = static_cast<double>(c.data()[i]);
+        const double b = static_cast<double>(f.data()[i]);
+        const double d = std::abs(a - b);
+        r.exact = r.exact && a == b;
+        r.max_abs = std::max(r.max_abs, d);
+        const double scale = std::max(std::abs(a), std::abs(b));
+        r.max_rel = std::max(r.max_rel, scale > 0 ? d / scale : 0.0);
+        r.rel_error = std::max(r.rel_error, d / std::max(1e-8, std::abs(a) + std::abs(b)));
+    }
+    return r;
+}
+
+namespace {
+
+double cs231n_rel_error(const Array<double>& a, const Array<double>& b) {
+    double m = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        m = std::max(m, std::abs(a.data()[i] - b.data()[i]) / std::max(1e-8, std::abs(a.data()[i]) + std::abs(b.data()[i])));
+    }
+    return m;
+}
+
+template <class T>
+struct Side {
+    std::map<std::string, Array<T>> q;
+    ReportSide cost;
+};
+
+template <class T>
+Side<T> run_side(const BnCase<T>& c, nn::BatchNormImpl impl, const ReportOptions& options) {
+    Side<T> s;
+    auto bn = c.make_module(impl);
+    Tensor<T> x = Tensor<T>(c.x, true).named("X");
+    Tensor<T> y = (*bn)(x);
+    // The cost of keeping the graph: op nodes and the distinct storages they saved.
+    std::unordered_set<const void*> storages;
+    for (const auto& e : tape_of(y)) {
+        const auto& fn = e.tensor->grad_fn;
+        if (!fn) {
+            continue;
+        }
+        ++s.cost.nodes;
+        s.cost.saved_bytes += fn->captured_bytes;
+        for (const auto& saved : fn->saved) {
+            if (storages.insert(saved.storage.get()).second) {
+                s.cost.saved_bytes += saved.storage->array.size() * sizeof(T);
+            }
+        }
+        if (impl == nn::BatchNormImpl::composite && (e.label == "xhat" || e.label == "sigma2" || e.label == "mu")) {
+            e.tensor->retains_grad = true;
+        }
+    }
+    std::map<std::string, Tensor<T>> kept;
+    for (const auto& e : tape_of(y)) {
+        if (e.tensor->retains_grad) {
+            kept[e.label] = e.handle();
+        }
+    }
+    y.backward(c.dy);
+
+    s.q["y"] = y.value();
+    s.q["dx"] = x.grad();
+    if (bn->weight) {
+        s.q["dgamma"] = bn->weight->grad();
+        s.q["dbeta"] = bn->bias->grad();
+    }
+    if (bn->running && c.training) {
+        s.q["running_mean"] = bn->running->mean.value();
+        s.q["running_var"] = bn->running->var.value();
+    }
+    const Shape stat{c.x.shape()[1]};
+    if (impl == nn::BatchNormImpl::composite) {
+        for (const char* name : {"xhat", "sigma2", "mu"}) {
+            if (kept.count(name)) {
+                Array<T> g = kept[name].grad();
+                if (std::string(name) != "xhat") {
+                    g.reshape(stat);
+                }
+                s.q[std::string("d") + name] = g;
+            }
+        }
+    } else {
+        // the same intermediate gradients, from the derivation's own lines
+        const Axes axes = channel_axes(c.x.dimension());
+        const Array<T> gamma = bn->weight ? bn->weight->value() : Array<T>(xt::ones<T>(stat));
+        const Array<T> beta = bn->bias ? bn->bias->value() : Array<T>(xt::zeros<T>(stat));
+        const auto stats = !c.training && bn->running
+                               ? batchnorm_forward_eval(c.x, gamma, beta, c.running_mean.value_or(Array<T>(xt::zeros<T>(stat))),
+                                                        c.running_var.value_or(Array<T>(xt::ones<T>(stat))), axes, bn->options().eps)
+                               : batchnorm_forward(c.x, gamma, beta, axes, bn->options().eps);
+        const BatchNormStages<T> st = batchnorm_backward_stages(c.dy, stats.second);
+        s.q["dxhat"] = st.dxhat;
+        if (c.training || !bn->running) {
+            s.q["dsigma2"] = st.dsigma2;
+            s.q["dmu"] = st.dmu;
+        }
+    }
+
+    std::vector<double> times;
+    for (std::size_t k = 0; k < options.repeats; ++k) {
+        Tensor<T> xk(c.x, true);
+        bn->zero_grad();
+        const auto t0 = std::chrono::steady_clock::now();
+        Tensor<T> yk = (*bn)(xk);
+        yk.backward(c.dy);
+        const auto t1 = std::chrono::steady_clock::now();
+        times.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+    std::sort(times.begin(), times.end());
+    s.cost.median_us = times.empty() ? 0.0 : times[times.size() / 2];
+    return s;
+}
+
+// Central differences of L = sum(dy * batchnorm(x, gamma, beta)) in float64, through the plain
+// forward function: independent of both backward implementations.
+template <class T>
+std::map<std::string, Array<double>> numeric_gradients(const BnCase<T>& c) {
+    const BnCase<double> d = c.template as<double>();
+    const Shape stat{d.x.shape()[1]};
+    const Axes axes = channel_axes(d.x.dimension());
+    const double eps = c.options.eps;
+    const bool use_running = !d.training && d.options.track_running_stats;
+    Array<double> x = d.x;
+    Array<double> gamma = d.gamma.value_or(Array<double>(xt::ones<double>(stat)));
+    Array<double> beta = d.beta.value_or(Array<double>(xt::zeros<double>(stat)));
+    const bool cs = d.options.convention == nn::Convention::cs231n;
+    const Array<double> rm = d.running_mean.value_or(Array<double>(xt::zeros<double>(stat)));
+    const Array<double> rv = d.running_var.value_or(cs ? Array<double>(xt::zeros<double>(stat)) : Array<double>(xt::ones<double>(stat)));
+    auto loss = [&]() {
+        const auto out = use_running ? batchnorm_forward_eval(x, gamma, beta, rm, rv, axes, eps)
+                                     : batchnorm_forward(x, gamma, beta, axes, eps);
+        double l = 0;
+        for (std::size_t i = 0; i < out.first.size(); ++i) {
+            l += d.dy.data()[i] * out.first.data()[i];
+        }
+        return l;
+    };
+    auto diff = [&](Array<double>& v) {
+        Array<double> g = xt::empty<double>(v.shape());
+        const double h = 1e-6;
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            const double keep = v.data()[i];
+            v.data()[i] = keep + h;
+            const double plus = loss();
+            v.data()[i] = keep - h;
+            const double minus = loss();
+            v.data()[i] = keep;
+            g.data()[i] = (plus - minus) / (2 * h);
+        }
+        return g;
+    };
+    std::map<std::string, Array<double>> out;
+    out["dx"] = diff(x);
+    if (c.options.affine) {
+        out["dgamma"] = diff(gamma);
+        out["dbeta"] = diff(beta);
+    }
+    return out;
+}
+
+}  // namespace
+
+template <class T>
+Report compare_batchnorm(const BnCase<T>& c, const ReportOptions& options) {
+    Report r;
+    r.dtype = dtype_name<T>();
+    r.shape = to_shape(c.x.shape());
+    r.training = c.training;
+    r.repeats = options.repeats;
+    const Side<T> comp = run_side(c, nn::BatchNormImpl::composite, options);
+    const Side<T> fused = run_side(c, nn::BatchNormImpl::fused, options);
+    r.composite = comp.cost;
+    r.fused = fused.cost;
+
+    std::map<std::string, Array<double>> numeric;
+    if (c.x.size() <= options.numeric_limit) {
+        numeric = numeric_gradients(c);
+    } else {
+        r.numeric_note = fmt::format("central differences skipped: X has {} elements, more than the limit of {}",
+                                     c.x.size(), options.numeric_limit);
+    }
+    for (const char* q : {"y", "dx", "dgamma", "dbeta", "running_mean", "running_var", "dxhat", "dsigma2", "dmu"}) {
+        if (!comp.q.count(q) || !fused.q.count(q)) {
+            continue;
+        }
+        ReportRow row = compare_arrays(q, comp.q.at(q), fused.q.at(q));
+        if (numeric.count(q)) {
+            row.numeric_composite = cs231n_rel_error(xt::cast<double>(comp.q.at(q)), numeric.at(q));
+            row.numeric_fused = cs231n_rel_error(xt::cast<double>(fused.q.at(q)), numeric.at(q));
+        }
+        r.rows.push_back(row);
+    }
+    return r;
+}
+
+// ---- formats --------------------------------------------------------------------------------
+
+namespace {
+
+std::string num(const std::optional<double>& v) { return v ? fmt::format("{:.2e}", *v) : "-"; }
+
+std::string title(const Report& r) {
+    return fmt::format("Composite vs fused batch norm: {}, X {}, {} mode", r.dtype, shape_str(r.shape),
+                       r.training ? "training" : "evaluation");
+}
+
+}  // namespace
+
+std::string report_text(const Report& r) {
+    std::string out = title(r) + "\n\n";
+    out += fmt::format("{:<13}{:>6}{:>14}{:>14}{:>12}{:>16}{:>14}\n", "quantity", "exact", "max abs diff",
+                       "max rel diff", "rel_error", "numeric (comp)", "numeric (fused)");
+    for (const auto& row : r.rows) {
+        out += fmt::format("{:<13}{:>6}{:>14.2e}{:>14.2e}{:>12.2e}{:>16}{:>14}\n", row.quantity, row.exact ? "yes" : "no",
+                           row.max_abs, row.max_rel, row.rel_error, num(row.numeric_composite), num(row.numeric_fused));
+    }
+    if (!r.numeric_note.empty()) {
+        out += "(" + r.numeric_note + ")\n";
+    }
+    out += fmt::format("\n{:<26}{:>14}{:>14}\n", "", "composite", "fused");
+    out += fmt::format("{:<26}{:>14}{:>14}\n", "op nodes on the tape", r.composite.nodes, r.fused.nodes);
+    out += fmt::format("{:<26}{:>14}{:>14}\n", "bytes held for backward", r.composite.saved_bytes, r.fused.saved_bytes);
+    out += fmt::format("{:<26}{:>14.1f}{:>14.1f}\n", fmt::format("median fwd+bwd, us ({})", r.repeats),
+                       r.composite.median_us, r.fused.median_us);
+    return out;
+}
+
+std::string report_markdown(const Report& r) {
+    std::string out = "### " + title(r) + "\n\n";
+    out += "| quantity | exact | max abs diff | max rel diff | rel_error | numeric err (composite) | numeric err (fused) |\n";
+    out += "|---|---|---|---|---|---|---|\n";
+    for (const auto& row : r.rows) {
+        out += fmt::format("| {} | {} | {:.2e} | {:.2e} | {:.2e} | {} | {} |\n", row.quantity, row.exact ? "yes" : "no",
+                           row.max_abs, row.max_rel, row.rel_error, num(row.numeric_composite), num(row.numeric_fused));
+    }
+    if (!r.numeric_note.empty()) {
+        out += "\n(" + r.numeric_note + ")\n";
+    }
+    out += "\n| | composite | fused |\n|---|---|---|\n";
+    out += fmt::format("| op nodes on the tape | {} | {} |\n", r.composite.nodes, r.fused.nodes);
+    out += fmt::format("| bytes held for backward | {} | {} |\n", r.composite.saved_bytes, r.fused.saved_bytes);
+    out += fmt::format("| median forward+backward ({} runs) | {:.1f} us | {:.1f} us |\n", r.repeats, r.composite.median_us,
+                       r.fused.median_us);
+    return out;
+}
+
+nlohmann::json report_json(const Report& r) {
+    nlohmann::json j{{"dtype", r.dtype}, {"shape", r.shape}, {"mode", r.training ? "train" : "eval"}, {"repeats", r.repeats}};
+    j["rows"] = nlohmann::json::array();
+    for (const auto& row : r.rows) {
+        nlohmann::json jr{{"quantity", row.quantity}, {"exact", row.exact}, {"max_abs_diff", row.max_abs},
+                          {"max_rel_diff", row.max_rel}, {"rel_error", row.rel_error}};
+        jr["numeric_error_composite"] = row.numeric_composite ? nlohmann::json(*row.numeric_composite) : nlohmann::json();
+        jr["numeric_error_fused"] = row.numeric_fused ? nlohmann::json(*row.numeric_fused) : nlohmann::json();
+        j["rows"].push_back(jr);
+    }
+    for (const auto& [name, side] : {std::pair<const char*, const ReportSide&>{"composite", r.composite},
+                                     std::pair<const char*, const ReportSide&>{"fused", r.fused}}) {
+        j[name] = {{"nodes", side.nodes}, {"saved_bytes", side.saved_bytes}, {"median_us", side.median_us}};
+    }
+    if (!r.numeric_note.empty()) {
+        j["numeric_note"] = r.numeric_note;
+    }
+    return j;
+}
+
+template Report compare_batchnorm(const BnCase<float>&, const ReportOptions&);
+template Report compare_batchnorm(const BnCase<double>&, const ReportOptions&);
+template ReportRow compare_arrays(const std::string&, const Array<float>&, const Array<float>&);
+template ReportRow compare_arrays(const std::string&, const Array<double>&, const Array<double>&);
+
+}  // namespace tg::see

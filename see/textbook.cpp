@@ -1,0 +1,101 @@
+#include "see/textbook.hpp"
+
+#include <fmt/format.h>
+
+#include "ops/broadcast.hpp"
+#include "see/values.hpp"
+
+namespace tg::see {
+
+template <class T>
+std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
+    auto need = [](const auto* p, const std::string& what) {
+        if (!p) {
+            throw GraphError(fmt::format(
+                "textbook: the trace has no {}; it reads a training-mode composite batch norm whose "
+                "input is named X",
+                what));
+        }
+        return p;
+    };
+    auto upstream = [&](const std::string& name) { return need(trace.step(name), "step for " + name)->upstream; };
+    // The squaring node is unnamed: find the pow step that sends to xc.
+    std::string square;
+    for (const auto& s : trace.steps) {
+        if (s.op == "pow" && trace.contribution(s.output, "xc")) {
+            square = s.output;
+        }
+    }
+    const Array<T> from_xhat = need(trace.contribution("xhat", "xc"), "contribution from xhat to xc")->grad;
+    const Array<T> from_sigma2 = need(trace.contribution(square, "xc"), "contribution from sigma2 to xc")->grad;
+    const Array<T> dmu = upstream("mu");
+    const Shape mu_shape = to_shape(dmu.shape());
+
+    std::vector<TextbookLine<T>> lines;
+    if (const auto* y = trace.step("y")) {
+        lines.push_back({"dL/dy", "given: the upstream gradient", y->upstream});
+    }
+    if (const auto* g = trace.leaf("beta")) {
+        lines.push_back({"dL/dbeta", "sum_i dL/dy_i", *g});
+    }
+    if (const auto* g = trace.leaf("gamma")) {
+        lines.push_back({"dL/dgamma", "sum_i dL/dy_i * xhat_i", *g});
+    }
+    lines.push_back({"dL/dxhat", "dL/dy * gamma", upstream("xhat")});
+    lines.push_back({"dL/dstd", "-sum_i dL/dxhat_i * xc_i / std^2", upstream("std")});
+    lines.push_back({"dL/dsigma2", "dL/dstd / (2 std) = -1/2 sum_i dL/dxhat_i (x_i - mu) (sigma2 + eps)^(-3/2)",
+                     upstream("sigma2")});
+    lines.push_back({"dL/dmu from xhat", "-sum_i dL/dxhat_i / std", sum_to_shape<T>(Array<T>(-from_xhat), mu_shape)});
+    lines.push_back({"dL/dmu from sigma2", "dL/dsigma2 * (-2/N) sum_i (x_i - mu)   (= 0: the deviations sum to 0)",
+                     sum_to_shape<T>(Array<T>(-from_sigma2), mu_shape)});
+    lines.push_back({"dL/dmu", "the sum of both", dmu});
+    lines.push_back({"dL/dX from xhat", "dL/dxhat / std", from_xhat});
+    lines.push_back({"dL/dX from sigma2", "dL/dsigma2 * 2 (x - mu) / N", from_sigma2});
+    lines.push_back({"dL/dX from mu", "dL/dmu / N",
+                     need(trace.contribution("mu", "X"), "contribution from mu to X")->grad});
+    lines.push_back({"dL/dX", "the sum of the three", *need(trace.leaf("X"), "leaf X")});
+    return lines;
+}
+
+template <class T>
+std::string textbook_text(const std::vector<TextbookLine<T>>& lines, std::size_t max_values) {
+    std::size_t w = 0, f = 0;
+    for (const auto& l : lines) {
+        w = std::max(w, l.quantity.size());
+        f = std::min<std::size_t>(std::max(f, l.formula.size()), 44);
+    }
+    std::string out = "The backward pass in the textbook's notation (values from the trace above):\n";
+    for (const auto& l : lines) {
+        out += fmt::format("  {:<{}}  {}\n  {:<{}}  = {}\n", l.quantity, w, l.formula, "", w, show(l.value, max_values));
+    }
+    return out;
+}
+
+template <class T>
+std::string textbook_markdown(const std::vector<TextbookLine<T>>& lines, std::size_t max_values) {
+    std::string out = "| quantity | formula | value |\n|---|---|---|\n";
+    for (const auto& l : lines) {
+        out += fmt::format("| {} | `{}` | `{}` |\n", l.quantity, l.formula, show(l.value, max_values));
+    }
+    return out;
+}
+
+template <class T>
+nlohmann::json textbook_json(const std::vector<TextbookLine<T>>& lines, std::size_t max_values) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& l : lines) {
+        j.push_back({{"quantity", l.quantity}, {"formula", l.formula}, {"value", to_json(l.value, max_values)}});
+    }
+    return j;
+}
+
+#define TG_INSTANTIATE(T)                                                                            \
+    template std::vector<TextbookLine<T>> textbook_lines(const Trace<T>&);                           \
+    template std::string textbook_text(const std::vector<TextbookLine<T>>&, std::size_t);            \
+    template std::string textbook_markdown(const std::vector<TextbookLine<T>>&, std::size_t);        \
+    template nlohmann::json textbook_json(const std::vector<TextbookLine<T>>&, std::size_t);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg::see

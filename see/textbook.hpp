@@ -1,0 +1,33 @@
+// The composite batch norm's backward trace, read the way the textbook derivation is written:
+// dL/dgamma, dL/dbeta, dL/dxhat, dL/dsigma2, dL/dmu from xhat and from sigma2, dL/dX from xhat,
+// from sigma2 and from mu, and the total. Every value is one the engine computed (or, for the
+// split of dL/dmu, a sum of them).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "see/trace.hpp"
+
+namespace tg::see {
+
+template <class T>
+struct TextbookLine {
+    std::string quantity;  // "dL/dmu from sigma2"
+    std::string formula;   // "dL/dsigma2 * (-2/N) * sum_i (x_i - mu)   (= 0)"
+    Array<T> value;
+};
+
+// Needs a training-mode composite batch norm whose input is named "X"; throws GraphError naming
+// what is missing otherwise.
+template <class T>
+std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace);
+
+template <class T>
+std::string textbook_text(const std::vector<TextbookLine<T>>& lines, std::size_t max_values = 12);
+template <class T>
+std::string textbook_markdown(const std::vector<TextbookLine<T>>& lines, std::size_t max_values = 12);
+template <class T>
+nlohmann::json textbook_json(const std::vector<TextbookLine<T>>& lines, std::size_t max_values = 12);
+
+}  // namespace tg::see

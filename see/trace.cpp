@@ -1,0 +1,228 @@
+#include "see/trace.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <unordered_map>
+
+#include "see/tape.hpp"
+#include "see/values.hpp"
+
+namespace tg::see {
+
+template <class T>
+const TraceStep<T>* Trace<T>::step(const std::string& output) const {
+    for (const auto& s : steps) {
+        if (s.output == output) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+template <class T>
+const Contribution<T>* Trace<T>::contribution(const std::string& from, const std::string& to) const {
+    for (const auto& s : steps) {
+        for (const auto& c : s.sent) {
+            if (c.from == from && c.to == to) {
+                return &c;
+            }
+        }
+    }
+    return nullptr;
+}
+
+template <class T>
+const Array<T>* Trace<T>::leaf(const std::string& label) const {
+    for (const auto& [name, g] : leaves) {
+        if (name == label) {
+            return &g;
+        }
+    }
+    return nullptr;
+}
+
+namespace {
+
+template <class T>
+class Recorder : public BackwardObserver<T> {
+public:
+    Recorder(const std::vector<TapeEntry<T>>& tape, Trace<T>& trace) : tape_(tape), trace_(trace) {
+        for (std::size_t i = 0; i < tape.size(); ++i) {
+            at_[tape[i].tensor.get()] = i;
+        }
+    }
+
+    void on_node(const TensorImpl<T>& output, const Node<T>& node, const Array<T>& upstream,
+                 const Grads<T>& contributions) override {
+        const std::size_t i = at_.at(&output);
+        TraceStep<T> s;
+        s.output = tape_[i].label;
+        s.expression = expression_of(tape_, i);
+        s.op = node.op;
+        s.rule = node.rule;
+        s.upstream = upstream;
+        for (std::size_t k = 0; k < node.inputs.size(); ++k) {
+            if (!node.inputs[k]->requires_grad) {
+                continue;
+            }
+            const std::size_t to = at_.at(node.inputs[k].get());
+            s.sent.push_back(Contribution<T>{s.output, tape_[to].label, contributions[k]});
+            if (received_[to].empty()) {
+                order_.push_back(to);
+            }
+            received_[to].push_back(s.sent.back());
+        }
+        trace_.steps.push_back(std::move(s));
+    }
+
+    void on_leaf(const TensorImpl<T>& leaf, const Array<T>& total) override {
+        trace_.leaves.emplace_back(tape_[at_.at(&leaf)].label, total);
+    }
+
+    void finish() {
+        for (std::size_t to : order_) {
+            const auto& parts = received_[to];
+            if (parts.size() < 2) {
+                continue;
+            }
+            Accumulated<T> a;
+            a.tensor = tape_[to].label;
+            a.parts = parts;
+            a.total = parts.front().grad;
+            for (std::size_t k = 1; k < parts.size(); ++k) {
+                a.total += parts[k].grad;
+            }
+            trace_.accumulated.push_back(std::move(a));
+        }
+    }
+
+private:
+    const std::vector<TapeEntry<T>>& tape_;
+    Trace<T>& trace_;
+    std::unordered_map<const TensorImpl<T>*, std::size_t> at_;
+    // by position on the tape (labels need not be unique), in the order first reached
+    std::map<std::size_t, std::vector<Contribution<T>>> received_;
+    std::vector<std::size_t> order_;
+};
+
+}  // namespace
+
+template <class T>
+Trace<T> trace_backward(const Tensor<T>& root, std::optional<Array<T>> seed, BackwardOptions options) {
+    const auto tape = tape_of(root);
+    Trace<T> trace;
+    Recorder<T> recorder(tape, trace);
+    run_backward(root, std::move(seed), options, &recorder);
+    recorder.finish();
+    return trace;
+}
+
+// ---- formats --------------------------------------------------------------------------------
+
+template <class T>
+std::string trace_text(const Trace<T>& trace, std::size_t max_values) {
+    std::string out = fmt::format("Backward trace ({}): {} steps, in the order the engine runs them\n",
+                                  dtype_name<T>(), trace.steps.size());
+    std::size_t width = 0;
+    for (const auto& s : trace.steps) {
+        for (const auto& c : s.sent) {
+            width = std::max(width, c.to.size());
+        }
+        width = std::max(width, s.output.size());
+    }
+    const std::size_t w = width + 5;
+    for (std::size_t k = 0; k < trace.steps.size(); ++k) {
+        const auto& s = trace.steps[k];
+        out += fmt::format("\n[{}] {} = {}\n", k + 1, s.output, s.expression);
+        out += fmt::format("    rule  {}\n", s.rule);
+        out += fmt::format("    {:<{}} {}\n", "dL/d" + s.output, w, show(s.upstream, max_values));
+        for (const auto& c : s.sent) {
+            out += fmt::format("    -> {:<{}} {}\n", "dL/d" + c.to, w - 3, show(c.grad, max_values));
+        }
+    }
+    if (!trace.accumulated.empty()) {
+        out += "\nTensors that receive several contributions (the engine adds them up):\n";
+        for (const auto& a : trace.accumulated) {
+            for (const auto& p : a.parts) {
+                out += fmt::format("    dL/d{} from {:<{}} {}\n", a.tensor, p.from, width, show(p.grad, max_values));
+            }
+            out += fmt::format("    dL/d{} {:<{}}      {}\n", a.tensor, "total", width, show(a.total, max_values));
+        }
+    }
+    out += "\nGradients of the leaves:\n";
+    for (const auto& [name, g] : trace.leaves) {
+        out += fmt::format("    {:<{}} {}\n", "dL/d" + name, w, show(g, max_values));
+    }
+    return out;
+}
+
+template <class T>
+std::string trace_markdown(const Trace<T>& trace, std::size_t max_values) {
+    auto cell = [&](const Array<T>& a) { return "`" + show(a, max_values) + "`"; };
+    std::string out = fmt::format("### Backward trace ({}), {} steps\n\n", dtype_name<T>(), trace.steps.size());
+    out += "| step | node | rule | upstream | sends |\n|---|---|---|---|---|\n";
+    for (std::size_t k = 0; k < trace.steps.size(); ++k) {
+        const auto& s = trace.steps[k];
+        std::string sends;
+        for (const auto& c : s.sent) {
+            sends += (sends.empty() ? "" : "<br>") + fmt::format("dL/d{} = {}", c.to, cell(c.grad));
+        }
+        out += fmt::format("| {} | `{} = {}` | `{}` | dL/d{} = {} | {} |\n", k + 1, s.output, s.expression, s.rule,
+                           s.output, cell(s.upstream), sends);
+    }
+    if (!trace.accumulated.empty()) {
+        out += "\n**Several contributions, summed**\n\n| tensor | from | gradient |\n|---|---|---|\n";
+        for (const auto& a : trace.accumulated) {
+            for (const auto& p : a.parts) {
+                out += fmt::format("| {} | {} | {} |\n", a.tensor, p.from, cell(p.grad));
+            }
+            out += fmt::format("| {} | **total** | {} |\n", a.tensor, cell(a.total));
+        }
+    }
+    out += "\n**Leaves**\n\n| leaf | gradient |\n|---|---|\n";
+    for (const auto& [name, g] : trace.leaves) {
+        out += fmt::format("| {} | {} |\n", name, cell(g));
+    }
+    return out;
+}
+
+template <class T>
+nlohmann::json trace_json(const Trace<T>& trace, std::size_t max_values) {
+    nlohmann::json j;
+    j["dtype"] = dtype_name<T>();
+    j["steps"] = nlohmann::json::array();
+    for (const auto& s : trace.steps) {
+        nlohmann::json step{{"output", s.output}, {"expression", s.expression}, {"op", s.op}, {"rule", s.rule},
+                            {"upstream", to_json(s.upstream, max_values)}, {"sent", nlohmann::json::array()}};
+        for (const auto& c : s.sent) {
+            step["sent"].push_back({{"to", c.to}, {"grad", to_json(c.grad, max_values)}});
+        }
+        j["steps"].push_back(step);
+    }
+    j["accumulated"] = nlohmann::json::array();
+    for (const auto& a : trace.accumulated) {
+        nlohmann::json acc{{"tensor", a.tensor}, {"parts", nlohmann::json::array()}, {"total", to_json(a.total, max_values)}};
+        for (const auto& p : a.parts) {
+            acc["parts"].push_back({{"from", p.from}, {"grad", to_json(p.grad, max_values)}});
+        }
+        j["accumulated"].push_back(acc);
+    }
+    j["leaves"] = nlohmann::json::array();
+    for (const auto& [name, g] : trace.leaves) {
+        j["leaves"].push_back({{"tensor", name}, {"grad", to_json(g, max_values)}});
+    }
+    return j;
+}
+
+#define TG_INSTANTIATE(T)                                                                              \
+    template struct Trace<T>;                                                                          \
+    template Trace<T> trace_backward(const Tensor<T>&, std::optional<Array<T>>, BackwardOptions);      \
+    template std::string trace_text(const Trace<T>&, std::size_t);                                     \
+    template std::string trace_markdown(const Trace<T>&, std::size_t);                                 \
+    template nlohmann::json trace_json(const Trace<T>&, std::size_t);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg::see
