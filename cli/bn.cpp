@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <random>
 
 #include "tapegrad.hpp"
 
@@ -11,42 +12,55 @@ namespace tgcli {
 using tg::Array;
 using tg::Tensor;
 
+void add_bn_options(CLI::App* cmd, BnArgs& a, bool files_required) {
+    cmd->add_option("--impl", a.impl, "composite (the graph of primitives) or fused (one node)")
+        ->check(CLI::IsMember({"composite", "fused"}))
+        ->capture_default_str();
+    cmd->add_option("--mode", a.mode, "train (batch statistics) or eval (running statistics)")
+        ->check(CLI::IsMember({"train", "eval"}))
+        ->capture_default_str();
+    auto* x = cmd->add_option("--x", a.x, "input, float32 or float64, shape (N, C), (N, C, L) or (N, C, H, W)");
+    auto* dy = cmd->add_option("--dy", a.dy, "upstream gradient dL/dy, the same shape and dtype as x");
+    if (files_required) {
+        x->required();
+        dy->required();
+    } else {
+        dy->needs(x);
+        cmd->add_option("--n", a.n, "without --x: rows of the random input")->capture_default_str()->excludes(x);
+        cmd->add_option("--d", a.d, "without --x: features of the random input")->capture_default_str()->excludes(x);
+        cmd->add_option("--seed", a.seed, "without --x: seed of the random input and upstream gradient")
+            ->capture_default_str()
+            ->excludes(x);
+    }
+    cmd->add_option("--gamma", a.gamma, "scale (weight), shape (C); default ones");
+    cmd->add_option("--beta", a.beta, "shift (bias), shape (C); default zeros");
+    cmd->add_option("--running-mean", a.running_mean, "running mean before the step, shape (C); default zeros");
+    cmd->add_option("--running-var", a.running_var,
+                    "running variance before the step, shape (C); default ones (pytorch) or zeros (cs231n)");
+    cmd->add_option("--num-batches-tracked", a.num_batches_tracked, "batches seen before this step; default 0");
+    cmd->add_option("--eps", a.eps, "added to the variance before the square root")->capture_default_str();
+    auto* momentum = cmd->add_option("--momentum", a.momentum,
+                                     "weight of the new batch (pytorch, default 0.1) or of the old "
+                                     "running value (cs231n, default 0.9)");
+    auto* cumulative = cmd->add_flag("--cumulative", a.cumulative,
+                                     "cumulative average over the batches seen (PyTorch's momentum=None)");
+    momentum->excludes(cumulative);
+    cmd->add_option("--convention", a.convention,
+                    "pytorch, or cs231n: momentum weights the old value, biased running variance")
+        ->check(CLI::IsMember({"pytorch", "cs231n"}))
+        ->capture_default_str();
+    cmd->add_flag("--no-affine", a.no_affine, "no gamma and beta (affine=False)");
+    cmd->add_flag("--no-track", a.no_track, "no running statistics (track_running_stats=False)");
+    cmd->add_option("--out", a.out, "folder for the files written (created if missing)")->capture_default_str();
+}
+
 void add_bn_command(CLI::App& app, BnArgs& a) {
     CLI::App* bn = app.add_subcommand(
         "bn",
         "one BatchNorm step (forward and backward) on .npy files; writes y.npy and dx.npy (and "
         "dgamma.npy, dbeta.npy with affine; running_mean.npy, running_var.npy, "
         "num_batches_tracked.npy after a training step with tracking) into --out");
-    bn->add_option("--impl", a.impl, "composite (the graph of primitives) or fused (one node)")
-        ->check(CLI::IsMember({"composite", "fused"}))
-        ->capture_default_str();
-    bn->add_option("--mode", a.mode, "train (batch statistics) or eval (running statistics)")
-        ->check(CLI::IsMember({"train", "eval"}))
-        ->capture_default_str();
-    bn->add_option("--x", a.x, "input, float32 or float64, shape (N, C), (N, C, L) or (N, C, H, W)")
-        ->required();
-    bn->add_option("--dy", a.dy, "upstream gradient dL/dy, the same shape and dtype as x")->required();
-    bn->add_option("--gamma", a.gamma, "scale (weight), shape (C); default ones");
-    bn->add_option("--beta", a.beta, "shift (bias), shape (C); default zeros");
-    bn->add_option("--running-mean", a.running_mean, "running mean before the step, shape (C); default zeros");
-    bn->add_option("--running-var", a.running_var,
-                   "running variance before the step, shape (C); default ones (pytorch) or zeros (cs231n)");
-    bn->add_option("--num-batches-tracked", a.num_batches_tracked, "batches seen before this step; default 0");
-    bn->add_option("--eps", a.eps, "added to the variance before the square root")->capture_default_str();
-    auto* momentum = bn->add_option("--momentum", a.momentum,
-                                    "weight of the new batch (pytorch, default 0.1) or of the old "
-                                    "running value (cs231n, default 0.9)");
-    auto* cumulative = bn->add_flag("--cumulative", a.cumulative,
-                                    "cumulative average over the batches seen (PyTorch's momentum=None)");
-    momentum->excludes(cumulative);
-    bn->add_option("--convention", a.convention,
-                   "pytorch, or cs231n: momentum weights the old value, biased running variance")
-        ->check(CLI::IsMember({"pytorch", "cs231n"}))
-        ->capture_default_str();
-    bn->add_flag("--no-affine", a.no_affine, "no gamma and beta (affine=False)");
-    bn->add_flag("--no-track", a.no_track, "no running statistics (track_running_stats=False)");
-    bn->add_option("--out", a.out, "folder for the output .npy files (created if missing)")
-        ->capture_default_str();
+    add_bn_options(bn, a, true);
 }
 
 namespace {
@@ -84,24 +98,57 @@ void check_per_channel(const std::string& option, const std::string& path, const
     }
 }
 
-template <class T>
-int run(const BnArgs& a) {
-    const Array<T> xv = load_as<T>("--x", a.x);
-    if (xv.dimension() < 2 || xv.dimension() > 4) {
-        throw tg::ShapeError(fmt::format(
-            "bn: --x {} must have rank 2, 3 (BatchNorm1d) or 4 (BatchNorm2d), got shape {}", a.x,
-            tg::shape_str(tg::to_shape(xv.shape()))));
-    }
-    const Array<T> dyv = load_as<T>("--dy", a.dy);
-    if (dyv.shape() != xv.shape()) {
-        throw tg::ShapeError(fmt::format("bn: --dy {} must have x's shape {}, got {}", a.dy,
-                                         tg::shape_str(tg::to_shape(xv.shape())),
-                                         tg::shape_str(tg::to_shape(dyv.shape()))));
-    }
-    const std::size_t C = xv.shape()[1];
+}  // namespace
 
-    tg::nn::BatchNormOptions o;
-    o.impl = a.impl == "composite" ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
+std::string case_dtype(const BnArgs& a) {
+    if (a.x.empty()) {
+        return "float64";
+    }
+    const tg::NpyInfo info = info_for("--x", a.x);
+    if (info.descr == "<f4") {
+        return "float32";
+    }
+    if (info.descr == "<f8") {
+        return "float64";
+    }
+    throw tg::DtypeError(fmt::format("bn: --x {} holds {} values; expected float32 or float64", a.x,
+                                     tg::npy_dtype_name(info.descr)));
+}
+
+template <class T>
+tg::see::BnCase<T> load_case(const BnArgs& a) {
+    tg::see::BnCase<T> c;
+    if (a.x.empty()) {
+        if (a.n == 0 || a.d == 0) {
+            throw tg::ShapeError(fmt::format("bn: --n and --d must be at least 1, got {} x {}", a.n, a.d));
+        }
+        std::mt19937_64 rng(a.seed);
+        std::normal_distribution<double> dist(0.0, 1.0);
+        c.x = xt::empty<T>({a.n, a.d});
+        c.dy = xt::empty<T>({a.n, a.d});
+        for (auto& v : c.x) {
+            v = static_cast<T>(1.0 + 2.0 * dist(rng));  // mean 1, standard deviation 2
+        }
+        for (auto& v : c.dy) {
+            v = static_cast<T>(dist(rng));
+        }
+    } else {
+        c.x = load_as<T>("--x", a.x);
+        if (c.x.dimension() < 2 || c.x.dimension() > 4) {
+            throw tg::ShapeError(fmt::format(
+                "bn: --x {} must have rank 2, 3 (BatchNorm1d) or 4 (BatchNorm2d), got shape {}", a.x,
+                tg::shape_str(tg::to_shape(c.x.shape()))));
+        }
+        c.dy = load_as<T>("--dy", a.dy);
+        if (c.dy.shape() != c.x.shape()) {
+            throw tg::ShapeError(fmt::format("bn: --dy {} must have x's shape {}, got {}", a.dy,
+                                             tg::shape_str(tg::to_shape(c.x.shape())),
+                                             tg::shape_str(tg::to_shape(c.dy.shape()))));
+        }
+    }
+    const std::size_t C = c.x.shape()[1];
+
+    tg::nn::BatchNormOptions& o = c.options;
     o.convention = a.convention == "cs231n" ? tg::nn::Convention::cs231n : tg::nn::Convention::pytorch;
     o.eps = a.eps;
     o.momentum = a.cumulative ? std::nullopt
@@ -109,6 +156,7 @@ int run(const BnArgs& a) {
                               : std::optional<double>(o.convention == tg::nn::Convention::cs231n ? 0.9 : 0.1);
     o.affine = !a.no_affine;
     o.track_running_stats = !a.no_track;
+    o.impl = a.impl == "composite" ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
     if (a.no_affine && (!a.gamma.empty() || !a.beta.empty())) {
         throw tg::ValueError("bn: --gamma and --beta cannot be used with --no-affine");
     }
@@ -120,34 +168,39 @@ int run(const BnArgs& a) {
         throw tg::ValueError(fmt::format("bn: --num-batches-tracked must be 0 or more, got {}",
                                          *a.num_batches_tracked));
     }
-
-    std::unique_ptr<tg::nn::BatchNorm<T>> bn;
-    if (xv.dimension() == 4) {
-        bn = std::make_unique<tg::nn::BatchNorm2d<T>>(C, o);
-    } else {
-        bn = std::make_unique<tg::nn::BatchNorm1d<T>>(C, o);
-    }
-    auto set = [&](const std::string& option, const std::string& path, Tensor<T>& target) {
-        if (!path.empty()) {
-            Array<T> v = load_as<T>(option, path);
-            check_per_channel(option, path, v, C);
-            target.mutable_value() = std::move(v);
+    auto per_channel = [&](const std::string& option, const std::string& path) -> std::optional<Array<T>> {
+        if (path.empty()) {
+            return std::nullopt;
         }
+        Array<T> v = load_as<T>(option, path);
+        check_per_channel(option, path, v, C);
+        return v;
     };
-    if (o.affine) {
-        set("--gamma", a.gamma, *bn->weight);
-        set("--beta", a.beta, *bn->bias);
-    }
-    if (bn->running) {
-        set("--running-mean", a.running_mean, bn->running->mean);
-        set("--running-var", a.running_var, bn->running->var);
-        bn->running->num_batches_tracked = a.num_batches_tracked.value_or(0);
-    }
-    bn->train(a.mode == "train");
+    c.gamma = per_channel("--gamma", a.gamma);
+    c.beta = per_channel("--beta", a.beta);
+    c.running_mean = per_channel("--running-mean", a.running_mean);
+    c.running_var = per_channel("--running-var", a.running_var);
+    c.num_batches_tracked = a.num_batches_tracked.value_or(0);
+    c.training = a.mode == "train";
+    // Validate the module options and the input against them now, with the module's own messages.
+    c.make_module(o.impl);
+    return c;
+}
 
-    Tensor<T> x(xv, true);
+template tg::see::BnCase<float> load_case(const BnArgs&);
+template tg::see::BnCase<double> load_case(const BnArgs&);
+
+namespace {
+
+template <class T>
+int run(const BnArgs& a) {
+    const tg::see::BnCase<T> c = load_case<T>(a);
+    auto bn = c.make_module(c.options.impl);
+    const tg::nn::BatchNormOptions& o = c.options;
+
+    Tensor<T> x(c.x, true);
     Tensor<T> y = (*bn)(x);
-    y.backward(dyv);
+    y.backward(c.dy);
 
     std::filesystem::create_directories(a.out);
     const std::filesystem::path out(a.out);
@@ -171,16 +224,6 @@ int run(const BnArgs& a) {
 
 }  // namespace
 
-int run_bn(const BnArgs& a) {
-    const tg::NpyInfo info = info_for("--x", a.x);
-    if (info.descr == "<f4") {
-        return run<float>(a);
-    }
-    if (info.descr == "<f8") {
-        return run<double>(a);
-    }
-    throw tg::DtypeError(fmt::format("bn: --x {} holds {} values; expected float32 or float64", a.x,
-                                     tg::npy_dtype_name(info.descr)));
-}
+int run_bn(const BnArgs& a) { return case_dtype(a) == "float32" ? run<float>(a) : run<double>(a); }
 
 }  // namespace tgcli

@@ -1,11 +1,13 @@
-// `tapegrad bn`: one batch-norm step on .npy files, so anyone can check tapegrad against NumPy or
-// PyTorch with their own data.
+// The batch-norm subcommands share one set of input options: .npy files (x, dy, parameters and
+// running statistics) or a seeded random N x D input, and the module's options.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 #include <optional>
 #include <string>
+
+#include "see/bn_case.hpp"
 
 namespace tgcli {
 
@@ -21,7 +23,22 @@ struct BnArgs {
     bool no_affine = false;
     bool no_track = false;
     std::string out = ".";
+    // without --x: a seeded random input
+    std::size_t n = 4;
+    std::size_t d = 3;
+    unsigned seed = 0;
 };
+
+// Adds the input and module options to `cmd`. With files_required, --x and --dy must be given;
+// otherwise --n, --d and --seed describe a random input used when --x is absent.
+void add_bn_options(CLI::App* cmd, BnArgs& args, bool files_required);
+
+// The case the options describe, in dtype T; throws tg::Error with one clear line on bad input.
+template <class T>
+tg::see::BnCase<T> load_case(const BnArgs& args);
+
+// "float32" or "float64": x's dtype, or float64 for a random input.
+std::string case_dtype(const BnArgs& args);
 
 void add_bn_command(CLI::App& app, BnArgs& args);
 int run_bn(const BnArgs& args);

@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 
 #include "cli/bn.hpp"
 #include "cli/demo.hpp"
+#include "cli/see.hpp"
 #include "core/errors.hpp"
 
 namespace {
@@ -25,11 +27,17 @@ void fail_line(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"tapegrad: a miniature tape-based autograd framework (default: the demo)"};
+    CLI::App app{"tapegrad: a miniature tape-based autograd framework. Without a subcommand it runs "
+                 "`walkthrough` with its defaults."};
     app.require_subcommand(0, 1);
-    app.add_subcommand("demo", "build a small expression, run backward and print the gradients");
+    tgcli::SeeArgs walk, graph, trace, compare;
+    add_walkthrough_command(app, walk);
+    add_graph_command(app, graph);
+    add_trace_command(app, trace);
+    add_compare_command(app, compare);
     tgcli::BnArgs bn;
     add_bn_command(app, bn);
+    app.add_subcommand("demo", "build a small expression, run backward and print the gradients");
 
     try {
         app.parse(argc, argv);
@@ -46,7 +54,19 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("bn")) {
             return tgcli::run_bn(bn);
         }
-        return tgcli::run_demo();
+        if (app.got_subcommand("demo")) {
+            return tgcli::run_demo();
+        }
+        if (app.got_subcommand("graph")) {
+            return tgcli::run_graph(graph);
+        }
+        if (app.got_subcommand("trace")) {
+            return tgcli::run_trace(trace);
+        }
+        if (app.got_subcommand("compare")) {
+            return tgcli::run_compare(compare);
+        }
+        return tgcli::run_walkthrough(walk);
     } catch (const tg::Error& e) {
         fail_line(e.what());
         return 1;

@@ -32,12 +32,26 @@ std::string quote(const std::string& s) {
     return out + "'";
 }
 
+// A 2-D array one row per line, anything else on one line.
+template <class T>
+std::string rows(const Array<T>& a, std::size_t max_values) {
+    if (a.dimension() != 2 || a.shape()[0] < 2) {
+        return escape(show(a, max_values));
+    }
+    std::string out;
+    for (std::size_t r = 0; r < a.shape()[0]; ++r) {
+        const Array<T> row = xt::view(a, r, xt::all());
+        out += (r ? "\\n" : "") + escape(show(row, max_values));
+    }
+    return out;
+}
+
 }  // namespace
 
 template <class T>
 std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
     const auto tape = tape_of(root);
-    std::string out = "digraph tape {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n";
+    std::string out = "digraph tape {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=11];\n";
     if (!options.title.empty()) {
         out += fmt::format("  labelloc=t;\n  label=\"{}\";\n", escape(options.title));
     }
@@ -47,10 +61,10 @@ std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
         std::string label = fmt::format("{}\\n{} {}", escape(tape[i].label), shape_str(to_shape(v.shape())),
                                         dtype_name<T>());
         if (options.values && v.size() <= options.max_values) {
-            label += "\\nvalue " + escape(show(v, options.max_values));
+            label += "\\nvalue " + rows(v, options.max_values);
         }
         if (options.grads && t.has_grad && t.grad.size() <= options.max_values) {
-            label += "\\ngrad " + escape(show(t.grad, options.max_values));
+            label += "\\ngrad " + rows(t.grad, options.max_values);
         }
         // parameters blue, data white, constants grey, named intermediates yellow
         const char* fill = !t.grad_fn ? (t.requires_grad ? "lightblue" : (v.dimension() == 0 ? "gray90" : "white"))

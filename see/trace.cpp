@@ -131,28 +131,29 @@ std::string trace_text(const Trace<T>& trace, std::size_t max_values) {
         }
         width = std::max(width, s.output.size());
     }
-    const std::size_t w = width + 5;
+    const std::size_t w = width + 4;  // "dL/d" and the longest label
     for (std::size_t k = 0; k < trace.steps.size(); ++k) {
         const auto& s = trace.steps[k];
         out += fmt::format("\n[{}] {} = {}\n", k + 1, s.output, s.expression);
         out += fmt::format("    rule  {}\n", s.rule);
-        out += fmt::format("    {:<{}} {}\n", "dL/d" + s.output, w, show(s.upstream, max_values));
+        out += fmt::format("    {:<{}} {}\n", "dL/d" + s.output, w + 3, show(s.upstream, max_values));
         for (const auto& c : s.sent) {
-            out += fmt::format("    -> {:<{}} {}\n", "dL/d" + c.to, w - 3, show(c.grad, max_values));
+            out += fmt::format("    -> {:<{}} {}\n", "dL/d" + c.to, w, show(c.grad, max_values));
         }
     }
     if (!trace.accumulated.empty()) {
         out += "\nTensors that receive several contributions (the engine adds them up):\n";
+        const std::size_t aw = 2 * width + 10;
         for (const auto& a : trace.accumulated) {
             for (const auto& p : a.parts) {
-                out += fmt::format("    dL/d{} from {:<{}} {}\n", a.tensor, p.from, width, show(p.grad, max_values));
+                out += fmt::format("    {:<{}} {}\n", "dL/d" + a.tensor + " from " + p.from, aw, show(p.grad, max_values));
             }
-            out += fmt::format("    dL/d{} {:<{}}      {}\n", a.tensor, "total", width, show(a.total, max_values));
+            out += fmt::format("    {:<{}} {}\n", "dL/d" + a.tensor + " total", aw, show(a.total, max_values));
         }
     }
     out += "\nGradients of the leaves:\n";
     for (const auto& [name, g] : trace.leaves) {
-        out += fmt::format("    {:<{}} {}\n", "dL/d" + name, w, show(g, max_values));
+        out += fmt::format("    {:<{}} {}\n", "dL/d" + name, w + 3, show(g, max_values));
     }
     return out;
 }

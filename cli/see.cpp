@@ -1,0 +1,268 @@
+#include "cli/see.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "tapegrad.hpp"
+
+namespace tgcli {
+
+using tg::Tensor;
+using nlohmann::json;
+
+namespace {
+
+void add_common(CLI::App* cmd, SeeArgs& a, const char* default_impl, bool report_options) {
+    a.bn.impl = default_impl;
+    add_bn_options(cmd, a.bn, false);
+    cmd->add_option("--format", a.format, "text (aligned, for the terminal), md (Markdown) or json")
+        ->check(CLI::IsMember({"text", "md", "json"}))
+        ->capture_default_str();
+    cmd->add_option("--max-values", a.max_values,
+                    "print tensors of up to this many values in full, larger ones as shape, min, max, mean, norm")
+        ->capture_default_str();
+    if (report_options) {
+        cmd->add_option("--repeats", a.repeats, "timed forward+backward runs per implementation (the median is shown)")
+            ->capture_default_str()
+            ->check(CLI::Range(1, 100000));
+        cmd->add_option("--numeric-limit", a.numeric_limit,
+                        "check gradients by central differences only when X has at most this many elements")
+            ->capture_default_str();
+    }
+}
+
+// The module's forward on the case's input, named as the textbook names it.
+template <class T>
+struct Forward {
+    std::unique_ptr<tg::nn::BatchNorm<T>> bn;
+    Tensor<T> x;
+    Tensor<T> y;
+};
+
+template <class T>
+Forward<T> forward(const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl) {
+    Forward<T> f;
+    f.bn = c.make_module(impl);
+    f.x = Tensor<T>(c.x, true).named("X");
+    f.y = (*f.bn)(f.x);
+    return f;
+}
+
+tg::nn::BatchNormImpl impl_of(const SeeArgs& a) {
+    return a.bn.impl == "composite" ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
+}
+
+// Draws the graph after backward, with every gradient kept, into --out.
+template <class T>
+tg::see::Rendered draw_graph(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl) {
+    Forward<T> f = forward(c, impl);
+    tg::see::retain_all_grads(f.y);
+    f.y.backward(c.dy);
+    tg::see::DotOptions o;
+    o.max_values = a.max_values;
+    o.title = fmt::format("{} batch norm, {} {}, {} mode", tg::nn::to_string(impl), tg::dtype_name<T>(),
+                          tg::shape_str(f.x.shape()), c.training ? "training" : "evaluation");
+    std::filesystem::create_directories(a.bn.out);
+    const std::string base = (std::filesystem::path(a.bn.out) / fmt::format("bn_{}", tg::nn::to_string(impl))).string();
+    return tg::see::render_dot(tg::see::to_dot(f.y, o), base);
+}
+
+json rendered_json(const tg::see::Rendered& r) {
+    json j{{"dot", r.dot_path}, {"files", r.files}};
+    if (!r.note.empty()) {
+        j["note"] = r.note;
+    }
+    return j;
+}
+
+std::string rendered_text(const tg::see::Rendered& r, bool markdown) {
+    std::string out;
+    if (markdown) {
+        for (const auto& f : r.files) {
+            if (f.size() > 4 && f.substr(f.size() - 4) == ".svg") {
+                out += fmt::format("![the graph]({})\n\n", f);
+            }
+        }
+    }
+    out += fmt::format("Graph written to {}", r.dot_path);
+    for (const auto& f : r.files) {
+        out += ", " + f;
+    }
+    out += "\n";
+    if (!r.note.empty()) {
+        out += r.note + "\n";
+    }
+    return out;
+}
+
+template <class T>
+int graph(const SeeArgs& a) {
+    const auto c = load_case<T>(a.bn);
+    const auto impl = impl_of(a);
+    const tg::see::Rendered r = draw_graph(a, c, impl);
+    // the tape itself, as a flat list in the order it was recorded
+    Forward<T> f = forward(c, impl);
+    const auto tape = tg::see::tape_of(f.y);
+    if (a.format == "json") {
+        json j{{"graph", rendered_json(r)}, {"tape", json::array()}};
+        for (std::size_t i = 0; i < tape.size(); ++i) {
+            json inputs = json::array();
+            for (std::size_t in : tape[i].inputs) {
+                inputs.push_back(tape[in].label);
+            }
+            j["tape"].push_back({{"tensor", tape[i].label},
+                                 {"op", tape[i].tensor->grad_fn ? tape[i].tensor->grad_fn->op : ""},
+                                 {"inputs", inputs},
+                                 {"shape", tg::to_shape(tape[i].tensor->data->array.shape())}});
+        }
+        fmt::print("{}\n", j.dump(2));
+        return 0;
+    }
+    const bool md = a.format == "md";
+    fmt::print("{}", rendered_text(r, md));
+    fmt::print(md ? "\n| # | tensor | computed as | shape |\n|---|---|---|---|\n" : "\nThe tape, in the order it was recorded:\n");
+    for (std::size_t i = 0; i < tape.size(); ++i) {
+        const std::string shape = tg::shape_str(tg::to_shape(tape[i].tensor->data->array.shape()));
+        const std::string expr = tape[i].tensor->grad_fn ? tg::see::expression_of(tape, i) : "(leaf)";
+        if (md) {
+            fmt::print("| {} | {} | `{}` | {} |\n", i + 1, tape[i].label, expr, shape);
+        } else {
+            fmt::print("  {:>3}  {:<10} = {:<28} {}\n", i + 1, tape[i].label, expr, shape);
+        }
+    }
+    return 0;
+}
+
+// The trace, and for a training-mode composite, the textbook's reading of it.
+template <class T>
+json trace_into(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl, std::string& text) {
+    Forward<T> f = forward(c, impl);
+    const tg::see::Trace<T> trace = tg::see::trace_backward<T>(f.y, c.dy);
+    const bool textbook = impl == tg::nn::BatchNormImpl::composite && f.bn->is_training();
+    json j{{"trace", tg::see::trace_json(trace, a.max_values)}};
+    if (a.format == "md") {
+        text += tg::see::trace_markdown(trace, a.max_values);
+    } else if (a.format == "text") {
+        text += tg::see::trace_text(trace, a.max_values);
+    }
+    if (textbook) {
+        const auto lines = tg::see::textbook_lines(trace);
+        j["textbook"] = tg::see::textbook_json(lines, a.max_values);
+        if (a.format == "md") {
+            text += "\n### The same steps in the textbook's notation\n\n" + tg::see::textbook_markdown(lines, a.max_values);
+        } else if (a.format == "text") {
+            text += "\n" + tg::see::textbook_text(lines, a.max_values);
+        }
+    }
+    return j;
+}
+
+template <class T>
+int trace(const SeeArgs& a) {
+    const auto c = load_case<T>(a.bn);
+    std::string text;
+    const json j = trace_into(a, c, impl_of(a), text);
+    fmt::print("{}", a.format == "json" ? j.dump(2) + "\n" : text);
+    return 0;
+}
+
+// Reports for float64 and float32 (the case converted), each in the chosen format.
+template <class T>
+json reports_into(const SeeArgs& a, const tg::see::BnCase<T>& c, std::string& text) {
+    tg::see::ReportOptions o;
+    o.repeats = a.repeats;
+    o.numeric_limit = a.numeric_limit;
+    json all = json::array();
+    for (const tg::see::Report& r : {tg::see::compare_batchnorm(c.template as<double>(), o),
+                                     tg::see::compare_batchnorm(c.template as<float>(), o)}) {
+        all.push_back(tg::see::report_json(r));
+        text += (a.format == "md" ? tg::see::report_markdown(r) : tg::see::report_text(r)) + "\n";
+    }
+    return all;
+}
+
+template <class T>
+int compare(const SeeArgs& a) {
+    const auto c = load_case<T>(a.bn);
+    std::string text;
+    const json j = reports_into(a, c, text);
+    fmt::print("{}", a.format == "json" ? json{{"reports", j}}.dump(2) + "\n" : text);
+    return 0;
+}
+
+template <class T>
+int walkthrough(const SeeArgs& a) {
+    const auto c = load_case<T>(a.bn);
+    const auto impl = tg::nn::BatchNormImpl::composite;
+    const tg::see::Rendered r = draw_graph(a, c, impl);
+    std::string trace_text_out, report_text_out;
+    const json trace = trace_into(a, c, impl, trace_text_out);
+    const json reports = reports_into(a, c, report_text_out);
+    if (a.format == "json") {
+        fmt::print("{}\n", json{{"graph", rendered_json(r)}, {"trace", trace["trace"]},
+                                {"textbook", trace.value("textbook", json())}, {"reports", reports}}
+                               .dump(2));
+        return 0;
+    }
+    const bool md = a.format == "md";
+    const std::string rule = md ? "\n---\n\n" : "\n" + std::string(78, '=') + "\n\n";
+    fmt::print("{}{}\n", md ? "## " : "",
+               "Batch norm, step by step: the composite graph of primitives, its backward pass, and "
+               "the fused node it must agree with");
+    fmt::print("\nX is {} {} ({}), dL/dy is given, gamma = {}, beta = {}, eps = {}.\n",
+               tg::dtype_name<T>(), tg::shape_str(tg::to_shape(c.x.shape())),
+               a.bn.x.empty() ? fmt::format("random, seed {}", a.bn.seed) : a.bn.x,
+               c.gamma ? "from --gamma" : "1", c.beta ? "from --beta" : "0", c.options.eps);
+    fmt::print("{}{}1. The graph: every box a tensor, every ellipse an op\n\n{}", rule, md ? "### " : "",
+               rendered_text(r, md));
+    fmt::print("{}{}2. Backward, node by node\n\n{}", rule, md ? "### " : "", trace_text_out);
+    fmt::print("{}{}3. Composite vs fused: the same numbers, fewer nodes, less memory, less time\n\n{}", rule,
+               md ? "### " : "", report_text_out);
+    return 0;
+}
+
+template <int (*F32)(const SeeArgs&), int (*F64)(const SeeArgs&)>
+int dispatch(const SeeArgs& a) {
+    return case_dtype(a.bn) == "float32" ? F32(a) : F64(a);
+}
+
+}  // namespace
+
+CLI::App* add_walkthrough_command(CLI::App& app, SeeArgs& a) {
+    auto* cmd = app.add_subcommand(
+        "walkthrough",
+        "the main job: the composite batch-norm graph drawn as SVG into --out, its backward pass "
+        "step by step, and the composite-vs-fused report (default: a seeded random 4 x 3 input)");
+    add_common(cmd, a, "composite", true);
+    return cmd;
+}
+
+CLI::App* add_graph_command(CLI::App& app, SeeArgs& a) {
+    auto* cmd = app.add_subcommand("graph", "draw the batch-norm graph (--impl) as DOT, SVG and PNG into --out, "
+                                            "and print the tape");
+    add_common(cmd, a, "composite", false);
+    return cmd;
+}
+
+CLI::App* add_trace_command(CLI::App& app, SeeArgs& a) {
+    auto* cmd = app.add_subcommand("trace", "print the backward pass of batch norm (--impl) node by node; for the "
+                                            "composite, also in the textbook's notation");
+    add_common(cmd, a, "composite", false);
+    return cmd;
+}
+
+CLI::App* add_compare_command(CLI::App& app, SeeArgs& a) {
+    auto* cmd = app.add_subcommand("compare", "compare composite and fused batch norm on the same input: every "
+                                              "quantity, numerical gradient checks, nodes, memory and time, in "
+                                              "float64 and float32");
+    add_common(cmd, a, "composite", true);
+    return cmd;
+}
+
+int run_walkthrough(const SeeArgs& a) { return dispatch<walkthrough<float>, walkthrough<double>>(a); }
+int run_graph(const SeeArgs& a) { return dispatch<graph<float>, graph<double>>(a); }
+int run_trace(const SeeArgs& a) { return dispatch<trace<float>, trace<double>>(a); }
+int run_compare(const SeeArgs& a) { return dispatch<compare<float>, compare<double>>(a); }
+
+}  // namespace tgcli

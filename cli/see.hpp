@@ -1,0 +1,28 @@
+// `tapegrad walkthrough | graph | trace | compare`: batch norm made visible.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/bn.hpp"
+
+namespace tgcli {
+
+struct SeeArgs {
+    BnArgs bn;
+    std::string format = "text";
+    std::size_t max_values = 12;
+    std::size_t repeats = 21;
+    std::size_t numeric_limit = 4096;
+};
+
+CLI::App* add_walkthrough_command(CLI::App& app, SeeArgs& args);
+CLI::App* add_graph_command(CLI::App& app, SeeArgs& args);
+CLI::App* add_trace_command(CLI::App& app, SeeArgs& args);
+CLI::App* add_compare_command(CLI::App& app, SeeArgs& args);
+
+int run_walkthrough(const SeeArgs& args);
+int run_graph(const SeeArgs& args);
+int run_trace(const SeeArgs& args);
+int run_compare(const SeeArgs& args);
+
+}  // namespace tgcli
