@@ -26,14 +26,11 @@ template <class T>
 ChannelLayout checked_layout(const char* op, const Tensor<T>& x, const OptionalTensor<T>& gamma,
                              const OptionalTensor<T>& beta, const Axes& axes, bool training) {
     const ChannelLayout L = channel_layout(op, x.shape(), axes);
-    for (const auto* p : {&gamma, &beta}) {
-        if (*p && (*p)->shape() != L.stat_shape) {
-            throw ShapeError(fmt::format(
-                "{}: {} must have one value per feature; expected shape {} for an input of shape "
-                "{}, got {}",
-                op, p == &gamma ? "gamma" : "beta", shape_str(L.stat_shape), shape_str(x.shape()),
-                shape_str((*p)->shape())));
-        }
+    if (gamma) {
+        check_per_feature(op, "gamma", gamma->shape(), L);
+    }
+    if (beta) {
+        check_per_feature(op, "beta", beta->shape(), L);
     }
     if (training && L.count() <= 1) {
         throw ValueError(fmt::format(
@@ -42,14 +39,6 @@ ChannelLayout checked_layout(const char* op, const Tensor<T>& x, const OptionalT
             op, shape_str(x.shape())));
     }
     return L;
-}
-
-template <class T>
-void check_statistic(const char* op, const char* what, const Array<T>& s, const ChannelLayout& L) {
-    if (to_shape(s.shape()) != L.stat_shape) {
-        throw ShapeError(fmt::format("{}: {} must have one value per feature; expected shape {}, got {}",
-                                     op, what, shape_str(L.stat_shape), shape_str(to_shape(s.shape()))));
-    }
 }
 
 // Statistics and parameters of shape stat_shape broadcast against x as they are when the reduced
@@ -116,8 +105,8 @@ Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& 
                                    const OptionalTensor<T>& beta, const Array<T>& mean_,
                                    const Array<T>& var_, const Axes& axes, double eps) {
     const ChannelLayout L = checked_layout("batchnorm_composite_eval", x, gamma, beta, axes, false);
-    check_statistic("batchnorm_composite_eval", "the mean", mean_, L);
-    check_statistic("batchnorm_composite_eval", "the variance", var_, L);
+    check_per_feature("batchnorm_composite_eval", "the mean", to_shape(mean_.shape()), L);
+    check_per_feature("batchnorm_composite_eval", "the variance", to_shape(var_.shape()), L);
     const bool lead = reduced_axes_lead(axes);
     const Shape& stat_shape = lead ? L.stat_shape : L.keep_shape;
     Array<T> m = mean_;
@@ -216,8 +205,8 @@ Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamm
                                const OptionalTensor<T>& beta, const Array<T>& mean,
                                const Array<T>& var, const Axes& axes, double eps) {
     const ChannelLayout L = checked_layout("batchnorm_fused_eval", x, gamma, beta, axes, false);
-    check_statistic("batchnorm_fused_eval", "the mean", mean, L);
-    check_statistic("batchnorm_fused_eval", "the variance", var, L);
+    check_per_feature("batchnorm_fused_eval", "the mean", to_shape(mean.shape()), L);
+    check_per_feature("batchnorm_fused_eval", "the variance", to_shape(var.shape()), L);
     return fused_node(x, gamma, beta, L, Array<double>(xt::cast<double>(mean)),
                       batchnorm_inv_std(xt::cast<double>(var), eps), false);
 }

@@ -234,41 +234,51 @@ Array<double> batchnorm_inv_std(const Array<double>& var, double eps) {
     return s;
 }
 
-namespace {
-
-template <class T>
-void check_param(const char* what, const Array<T>& p, const ChannelLayout& L, const Shape& x) {
-    if (to_shape(p.shape()) != L.stat_shape) {
-        throw ShapeError(fmt::format(
-            "batchnorm: {} must have one value per feature; expected shape {} for an input of "
-            "shape {}, got {}",
-            what, shape_str(L.stat_shape), shape_str(x), shape_str(to_shape(p.shape()))));
+void check_per_feature(const char* op, const char* what, const Shape& shape, const ChannelLayout& L) {
+    if (shape != L.stat_shape) {
+        throw ShapeError(fmt::format("{}: {} must have one value per feature; expected shape {}, got {}", op, what,
+                                     shape_str(L.stat_shape), shape_str(shape)));
     }
 }
 
-}  // namespace
+namespace {
 
+// Normalises x with the cache's statistics (mean and var already set) and completes the cache.
+template <class T>
+Array<T> normalize_with(BatchNormCache<T>& cache, const ChannelLayout& L, const Array<T>& beta, double eps) {
+    cache.inv_std = batchnorm_inv_std(cache.var, eps);
+    Array<T> y = xt::empty<T>(cache.x.shape());
+    batchnorm_normalize(cache.x.data(), L, cache.mean.data(), cache.inv_std.data(), cache.gamma.data(), beta.data(),
+                        y.data());
+    return y;
+}
+
+template <class T>
+BatchNormCache<T> start_cache(const char* op, const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
+                              const Axes& axes, bool training, ChannelLayout& L) {
+    L = channel_layout(op, to_shape(x.shape()), axes);
+    check_per_feature(op, "gamma", to_shape(gamma.shape()), L);
+    check_per_feature(op, "beta", to_shape(beta.shape()), L);
+    BatchNormCache<T> cache;
+    cache.x = x;
+    cache.gamma = gamma;
+    cache.axes = axes;
+    cache.training = training;
+    return cache;
+}
+
+}  // namespace
 
 template <class T>
 std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward(const Array<T>& x, const Array<T>& gamma,
                                                          const Array<T>& beta, const Axes& axes,
                                                          double eps) {
-    const Shape shape = to_shape(x.shape());
-    const ChannelLayout L = channel_layout("batchnorm_forward", shape, axes);
-    check_param("gamma", gamma, L, shape);
-    check_param("beta", beta, L, shape);
-    BatchNormCache<T> cache;
-    cache.x = x;
-    cache.gamma = gamma;
-    cache.axes = axes;
-    cache.training = true;
+    ChannelLayout L;
+    BatchNormCache<T> cache = start_cache("batchnorm_forward", x, gamma, beta, axes, true, L);
     cache.mean = xt::empty<double>(L.stat_shape);
     cache.var = xt::empty<double>(L.stat_shape);
     batchnorm_stats(x.data(), L, cache.mean.data(), cache.var.data());
-    cache.inv_std = batchnorm_inv_std(cache.var, eps);
-    Array<T> y = xt::empty<T>(shape);
-    batchnorm_normalize(x.data(), L, cache.mean.data(), cache.inv_std.data(), gamma.data(),
-                        beta.data(), y.data());
+    Array<T> y = normalize_with(cache, L, beta, eps);
     return {std::move(y), std::move(cache)};
 }
 
@@ -276,23 +286,13 @@ template <class T>
 std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward_eval(
     const Array<T>& x, const Array<T>& gamma, const Array<T>& beta, const Array<T>& running_mean,
     const Array<T>& running_var, const Axes& axes, double eps) {
-    const Shape shape = to_shape(x.shape());
-    const ChannelLayout L = channel_layout("batchnorm_forward_eval", shape, axes);
-    check_param("gamma", gamma, L, shape);
-    check_param("beta", beta, L, shape);
-    check_param("running_mean", running_mean, L, shape);
-    check_param("running_var", running_var, L, shape);
-    BatchNormCache<T> cache;
-    cache.x = x;
-    cache.gamma = gamma;
-    cache.axes = axes;
-    cache.training = false;
+    ChannelLayout L;
+    BatchNormCache<T> cache = start_cache("batchnorm_forward_eval", x, gamma, beta, axes, false, L);
+    check_per_feature("batchnorm_forward_eval", "running_mean", to_shape(running_mean.shape()), L);
+    check_per_feature("batchnorm_forward_eval", "running_var", to_shape(running_var.shape()), L);
     cache.mean = xt::cast<double>(running_mean);
     cache.var = xt::cast<double>(running_var);
-    cache.inv_std = batchnorm_inv_std(cache.var, eps);
-    Array<T> y = xt::empty<T>(shape);
-    batchnorm_normalize(x.data(), L, cache.mean.data(), cache.inv_std.data(), gamma.data(),
-                        beta.data(), y.data());
+    Array<T> y = normalize_with(cache, L, beta, eps);
     return {std::move(y), std::move(cache)};
 }
 

@@ -25,6 +25,9 @@ struct ChannelLayout {
 // Throws ShapeError naming `op` if the kept axes are not contiguous.
 ChannelLayout channel_layout(const char* op, const Shape& x, const Axes& axes);
 
+// Throws ShapeError naming `op` and `what` unless `shape` has one value per feature.
+void check_per_feature(const char* op, const char* what, const Shape& shape, const ChannelLayout& layout);
+
 // Note: the statistics are kept in float64 whatever T is. A float32 mean of data centred at 1e4
 // is off by up to 2^-11 (float32's half-spacing there), which is 5% of a standard deviation of
 // 1e-2; in float64 the same data normalises to unit variance.
