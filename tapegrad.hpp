@@ -1,11 +1,18 @@
 // Everything a user of tapegrad needs, in one include.
 #pragma once
 
+#include "core/blas.hpp"
 #include "core/engine.hpp"
 #include "core/gradcheck.hpp"
 #include "core/tensor.hpp"
 #include "nn/batchnorm.hpp"
+#include "nn/data.hpp"
+#include "nn/layers.hpp"
+#include "nn/loss.hpp"
 #include "nn/module.hpp"
+#include "nn/optim.hpp"
+#include "nn/serialize.hpp"
+#include "nn/trainer.hpp"
 #include "nn/npy.hpp"
 #include "ops/activations.hpp"
 #include "ops/batchnorm.hpp"

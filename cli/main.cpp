@@ -13,6 +13,8 @@
 #include "cli/bn.hpp"
 #include "cli/demo.hpp"
 #include "cli/see.hpp"
+#include "cli/train.hpp"
+#include "core/blas.hpp"
 #include "core/errors.hpp"
 
 namespace {
@@ -27,6 +29,7 @@ void fail_line(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    tg::ensure_fast_blas(argv);
     CLI::App app{"tapegrad: a miniature tape-based autograd framework. Without a subcommand it runs "
                  "`walkthrough` with its defaults."};
     app.require_subcommand(0, 1);
@@ -38,6 +41,9 @@ int main(int argc, char** argv) {
     tgcli::BnArgs bn;
     add_bn_command(app, bn);
     app.add_subcommand("demo", "build a small expression, run backward and print the gradients");
+    tgcli::TrainArgs train, experiment;
+    add_train_command(app, train);
+    add_experiment_command(app, experiment);
 
     try {
         app.parse(argc, argv);
@@ -53,6 +59,12 @@ int main(int argc, char** argv) {
     try {
         if (app.got_subcommand("bn")) {
             return tgcli::run_bn(bn);
+        }
+        if (app.got_subcommand("train")) {
+            return tgcli::run_train(train);
+        }
+        if (app.got_subcommand("experiment")) {
+            return tgcli::run_experiment_bn(experiment);
         }
         if (app.got_subcommand("demo")) {
             return tgcli::run_demo();

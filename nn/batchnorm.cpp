@@ -111,7 +111,22 @@ Tensor<T> BatchNorm<T>::forward(const Tensor<T>& x) {
 }
 
 template <class T>
-Named<T> BatchNorm<T>::named_parameters() const {
+std::string BatchNorm<T>::describe() const {
+    return fmt::format("{}({}, eps={:g}, momentum={}, affine={}, track_running_stats={}, impl={})", name_,
+                       num_features_, options_.eps, options_.momentum ? fmt::format("{:g}", *options_.momentum) : "None",
+                       options_.affine, options_.track_running_stats, to_string(options_.impl));
+}
+
+template <class T>
+std::vector<std::pair<std::string, std::int64_t*>> BatchNorm<T>::own_counters() {
+    if (!running) {
+        return {};
+    }
+    return {{"num_batches_tracked", &running->num_batches_tracked}};
+}
+
+template <class T>
+Named<T> BatchNorm<T>::own_parameters() const {
     Named<T> out;
     if (weight) {
         out.emplace_back("weight", *weight);
@@ -121,7 +136,7 @@ Named<T> BatchNorm<T>::named_parameters() const {
 }
 
 template <class T>
-Named<T> BatchNorm<T>::named_buffers() const {
+Named<T> BatchNorm<T>::own_buffers() const {
     Named<T> out;
     if (running) {
         out.emplace_back("running_mean", running->mean);

@@ -59,8 +59,7 @@ template <class T>
 class BatchNorm : public Module<T> {
 public:
     Tensor<T> forward(const Tensor<T>& x) override;
-    Named<T> named_parameters() const override;
-    Named<T> named_buffers() const override;
+    std::string describe() const override;
 
     std::size_t num_features() const { return num_features_; }
     const BatchNormOptions& options() const { return options_; }
@@ -73,6 +72,10 @@ public:
     std::optional<RunningStats<T>> running;
 
 protected:
+    Named<T> own_parameters() const override;
+    Named<T> own_buffers() const override;
+    std::vector<std::pair<std::string, std::int64_t*>> own_counters() override;
+
     BatchNorm(const char* name, std::vector<std::size_t> ranks, std::size_t num_features,
               BatchNormOptions options);
 

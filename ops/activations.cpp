@@ -1,5 +1,7 @@
 #include "ops/activations.hpp"
 
+#include <fmt/format.h>
+
 #include "ops/reductions.hpp"
 
 namespace tg {
@@ -60,7 +62,36 @@ Tensor<T> log_softmax(const Tensor<T>& x, int axis) {
                      });
 }
 
+template <class T>
+Tensor<T> nll_loss(const Tensor<T>& logp, const std::vector<std::int64_t>& labels) {
+    const Shape s = logp.shape();
+    if (s.size() != 2 || s[0] != labels.size()) {
+        throw ShapeError(fmt::format("nll_loss: expected log-probabilities (N, C) and N labels; got {} and {} labels",
+                                     shape_str(s), labels.size()));
+    }
+    const std::size_t n = s[0], c = s[1];
+    double total = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= c) {
+            throw ValueError(fmt::format("nll_loss: label {} of row {} is outside [0, {})", labels[i], i, c));
+        }
+        total -= static_cast<double>(logp.value().data()[i * c + static_cast<std::size_t>(labels[i])]);
+    }
+    Tensor<T> out(Array<T>(static_cast<T>(total / static_cast<double>(n))));
+    // L = -1/N sum_i logp[i, y_i]: dL/dlogp[i, y_i] = -g/N, 0 elsewhere
+    return record<T>(out, "nll_loss", {logp}, {}, "dlogp[i, y_i] = -g/N",
+                     [labels, n, c](const Node<T>&, const Array<T>& g) {
+                         Array<T> d = xt::zeros<T>({n, c});
+                         const T v = -g() / static_cast<T>(n);
+                         for (std::size_t i = 0; i < n; ++i) {
+                             d.data()[i * c + static_cast<std::size_t>(labels[i])] = v;
+                         }
+                         return Grads<T>{std::move(d)};
+                     });
+}
+
 #define TG_INSTANTIATE(T)                         \
+    template Tensor<T> nll_loss(const Tensor<T>&, const std::vector<std::int64_t>&); \
     template Tensor<T> relu(const Tensor<T>&);    \
     template Tensor<T> tanh(const Tensor<T>&);    \
     template Tensor<T> sigmoid(const Tensor<T>&); \

@@ -85,6 +85,64 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
                      });
 }
 
+template <class T>
+Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const std::optional<Tensor<T>>& bias) {
+    const Shape sx = x.shape();
+    const Shape sw = weight.shape();
+    if (sx.size() != 2 || sw.size() != 2 || sx[1] != sw[1]) {
+        throw ShapeError(fmt::format(
+            "linear: expected x (N, in) and weight (out, in) with the same in; x is {}, weight is {}",
+            shape_str(sx), shape_str(sw)));
+    }
+    if (bias && bias->shape() != Shape{sw[0]}) {
+        throw ShapeError(fmt::format("linear: bias must have shape [{}] (one per output), got {}", sw[0],
+                                     shape_str(bias->shape())));
+    }
+    const std::size_t n = sx[0], in = sx[1], out = sw[0];
+    Array<T> y = xt::empty<T>({n, out});
+    gemm<T>(false, true, n, out, in, x.value().data(), weight.value().data(), y.data());
+    if (bias) {
+        const T* b = bias->value().data();
+        for (std::size_t i = 0; i < n; ++i) {
+            T* row = y.data() + i * out;
+            for (std::size_t j = 0; j < out; ++j) {
+                row[j] += b[j];
+            }
+        }
+    }
+    std::vector<Tensor<T>> inputs{x, weight};
+    if (bias) {
+        inputs.push_back(*bias);
+    }
+    // y = x W^T + b: dx = g W, dW = g^T x, db = sum of g over the rows
+    return record<T>(
+        Tensor<T>(std::move(y)), "linear", std::move(inputs), {x, weight},
+        "dx = g @ W, dW = g^T @ x, db = sum(g, 0)", [n, in, out](const Node<T>& node, const Array<T>& g) {
+            Grads<T> grads(node.inputs.size());
+            if (node.needs_grad(0)) {
+                grads[0] = xt::empty<T>({n, in});
+                gemm<T>(false, false, n, in, out, g.data(), node.saved_value(1).data(), grads[0].data());
+            }
+            if (node.needs_grad(1)) {
+                grads[1] = xt::empty<T>({out, in});
+                gemm<T>(true, false, out, in, n, g.data(), node.saved_value(0).data(), grads[1].data());
+            }
+            if (node.inputs.size() == 3 && node.needs_grad(2)) {
+                Array<T> db = xt::zeros<T>({out});
+                for (std::size_t i = 0; i < n; ++i) {
+                    const T* row = g.data() + i * out;
+                    for (std::size_t j = 0; j < out; ++j) {
+                        db.data()[j] += row[j];
+                    }
+                }
+                grads[2] = std::move(db);
+            }
+            return grads;
+        });
+}
+
+template Tensor<float> linear(const Tensor<float>&, const Tensor<float>&, const std::optional<Tensor<float>>&);
+template Tensor<double> linear(const Tensor<double>&, const Tensor<double>&, const std::optional<Tensor<double>>&);
 template Tensor<float> matmul(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> matmul(const Tensor<double>&, const Tensor<double>&);
 

@@ -1,6 +1,8 @@
 // Ops that move values without changing them, and matrix multiplication.
 #pragma once
 
+#include <optional>
+
 #include "ops/dtype.hpp"
 
 namespace tg {
@@ -14,6 +16,10 @@ template <class T> Tensor<T> permute(const Tensor<T>& x, const std::vector<std::
 // a @ b through BLAS: (m, k) @ (k, n) -> (m, n); with more axes, a batch of matrices with equal
 // leading (batch) dimensions.
 template <class T> Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b);
+
+// x @ weight^T + bias, PyTorch's nn.Linear: x (N, in), weight (out, in), bias (out) or none.
+// One BLAS call each way; the transposes are read in place.
+template <class T> Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const std::optional<Tensor<T>>& bias);
 
 template <class A, class B, if_mixed<A, B> = 0>
 Tensor<A> matmul(const Tensor<A>& a, const Tensor<B>& b) { throw_dtype_mismatch("matmul", a, b); }

@@ -13,6 +13,8 @@ packages=(
   nlohmann-json3-dev                  # JSON traces and reports
   zlib1g-dev                          # gzip-compressed data sets
   graphviz                            # rendering graph drawings
+  gnuplot-nox                         # training curves
+  dataset-fashion-mnist               # the real data set for MLP experiments
 )
 
 missing=()

@@ -1,0 +1,349 @@
+#include "cli/train.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "tapegrad.hpp"
+
+namespace tgcli {
+
+namespace fs = std::filesystem;
+using namespace tg::nn;
+
+namespace {
+
+void add_options(CLI::App* cmd, TrainArgs& a, bool experiment) {
+    cmd->add_option("--data", a.data, "fashion-mnist, spirals, moons, or csv:PATH (features then an integer label per row)")
+        ->capture_default_str();
+    cmd->add_option("--data-dir", a.data_dir, "where the Fashion-MNIST IDX files are")->capture_default_str();
+    cmd->add_option("--scale", a.scale,
+                    "input scaling: auto (pixels / 255; standard for csv; none for spirals and moons), unit "
+                    "(to [0, 1]), standard (zero mean, unit variance) or none")
+        ->check(CLI::IsMember({"auto", "unit", "standard", "none"}))
+        ->capture_default_str();
+    cmd->add_option("--samples", a.samples, "points generated for spirals and moons")->capture_default_str();
+    cmd->add_option("--noise", a.noise, "standard deviation of the noise for spirals (default 0) and moons (default 0.1)");
+    cmd->add_option("--test-fraction", a.test_fraction, "share of spirals, moons or csv rows kept for testing")
+        ->capture_default_str();
+    cmd->add_option("--hidden", a.hidden, "hidden layer widths, comma-separated")->capture_default_str();
+    if (!experiment) {
+        cmd->add_option("--bn", a.bn, "batch norm after each hidden Linear: none, composite or fused")
+            ->check(CLI::IsMember({"none", "composite", "fused"}))
+            ->capture_default_str();
+    }
+    cmd->add_option("--act", a.act, "activation: relu, tanh or sigmoid")
+        ->check(CLI::IsMember({"relu", "tanh", "sigmoid"}))
+        ->capture_default_str();
+    cmd->add_option("--dropout", a.dropout, "dropout after each activation (0: none)")->capture_default_str();
+    cmd->add_option("--optim", a.optim, "sgd or adam")->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
+    cmd->add_option("--lr", a.lr, "learning rate (default 1e-3 for adam, 0.1 for sgd)");
+    cmd->add_option("--momentum", a.momentum, "SGD momentum")->capture_default_str();
+    cmd->add_flag("--nesterov", a.nesterov, "SGD with Nesterov momentum");
+    cmd->add_option("--weight-decay", a.weight_decay, "L2 penalty added to the gradient")->capture_default_str();
+    cmd->add_option("--batch-size", a.batch_size, "examples per step")->capture_default_str()->check(CLI::Range(1, 1 << 24));
+    cmd->add_option("--epochs", a.epochs, "passes over the training set")->capture_default_str();
+    cmd->add_option("--seed", a.seed, "seeds the weights, the batches and the synthetic data")->capture_default_str();
+    cmd->add_option("--dtype", a.dtype, "f32 or f64")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
+    cmd->add_option("--threads", a.threads, "BLAS threads (0: OpenBLAS's default, one per core)")->capture_default_str();
+    cmd->add_option("--log", a.log, "write every epoch's numbers to this CSV file");
+    cmd->add_option("--plot", a.plot, experiment ? "plot test accuracy per epoch of the three runs (.svg or .png)"
+                                                 : "plot loss and accuracy curves (.svg or .png) with gnuplot");
+    if (!experiment) {
+        cmd->add_option("--save", a.save, "save the trained model as a folder of .npy files");
+        cmd->add_option("--load", a.load, "start from a model saved with --save (same architecture)");
+    }
+    cmd->add_flag("--quiet", a.quiet, "no progress bar");
+}
+
+std::vector<std::size_t> parse_hidden(const std::string& s) {
+    std::vector<std::size_t> out;
+    std::size_t pos = 0;
+    while (pos <= s.size() && !s.empty()) {
+        const std::size_t comma = s.find(',', pos);
+        const std::string part = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        char* end = nullptr;
+        const long v = std::strtol(part.c_str(), &end, 10);
+        if (part.empty() || *end != '\0' || v <= 0 || v > 1 << 20) {
+            throw tg::ValueError(fmt::format("train: --hidden must be positive widths separated by commas, got \"{}\"", s));
+        }
+        out.push_back(static_cast<std::size_t>(v));
+        if (comma == std::string::npos) {
+            break;
+        }
+        pos = comma + 1;
+    }
+    return out;
+}
+
+template <class T>
+Split<T> load_data(const TrainArgs& a) {
+    Split<T> d;
+    std::string scale = a.scale;
+    if (a.data == "fashion-mnist") {
+        d = load_fashion_mnist<T>(a.data_dir);
+        if (scale == "auto") {
+            scale_by(d, 255.0);
+            scale = "none";
+        }
+    } else if (a.data == "spirals" || a.data == "moons") {
+        const Dataset<T> all = a.data == "spirals" ? two_spirals<T>(a.samples, a.seed, a.noise >= 0 ? a.noise : 0.0)
+                                                   : two_moons<T>(a.samples, a.seed, a.noise >= 0 ? a.noise : 0.1);
+        d = split(all, a.test_fraction, a.seed);
+        scale = scale == "auto" ? "none" : scale;
+    } else if (a.data.rfind("csv:", 0) == 0) {
+        d = split(load_csv<T>(a.data.substr(4)), a.test_fraction, a.seed);
+        scale = scale == "auto" ? "standard" : scale;
+    } else {
+        throw tg::ValueError(fmt::format("train: --data must be fashion-mnist, spirals, moons or csv:PATH, got {}", a.data));
+    }
+    if (scale == "unit") {
+        scale_to_unit(d);
+    } else if (scale == "standard") {
+        standardize(d);
+    }
+    return d;
+}
+
+// A progress bar redrawn in place on a terminal; plain lines at every tenth otherwise.
+Progress progress_for(std::size_t epoch, std::size_t epochs, bool quiet) {
+    if (quiet) {
+        return {};
+    }
+    const bool tty = isatty(fileno(stdout)) != 0;
+    return [=, last = std::size_t{0}](std::size_t done, std::size_t total, double loss, double rate) mutable {
+        if (tty) {
+            if (done != total && done - last < std::max<std::size_t>(1, total / 100)) {
+                return;
+            }
+            last = done;
+            const std::size_t width = 30;
+            const std::size_t filled = width * done / total;
+            fmt::print("\repoch {}/{} [{}{}] {}/{} loss {:.4f} {:.0f} ex/s ", epoch + 1, epochs, std::string(filled, '#'),
+                       std::string(width - filled, '.'), done, total, loss, rate);
+            std::fflush(stdout);
+        } else if (done == total || (done * 10 / total) != ((done - 1) * 10 / total)) {
+            fmt::print("epoch {}/{} batch {}/{} loss {:.4f} {:.0f} ex/s\n", epoch + 1, epochs, done, total, loss, rate);
+        }
+    };
+}
+
+// Writes the whole CSV again after each epoch (through a temporary file), so it is never half-written.
+void write_log(const std::string& path, const std::vector<EpochStats>& stats, const std::string& run = "") {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp);
+        out << (run.empty() ? "" : "run,") << "epoch,train_loss,train_acc,test_acc,seconds\n";
+        for (const auto& s : stats) {
+            out << fmt::format("{}{},{:.6f},{:.6f},{:.6f},{:.4f}\n", run.empty() ? "" : run + ",", s.epoch, s.train_loss,
+                               s.train_acc, s.test_acc, s.seconds);
+        }
+        if (!out) {
+            throw tg::IoError(fmt::format("{}: cannot write the log", tmp));
+        }
+    }
+    fs::rename(tmp, path);
+}
+
+void run_gnuplot(const std::string& plot, const std::string& script) {
+    const std::string ext = fs::path(plot).extension().string();
+    if (ext != ".svg" && ext != ".png") {
+        throw tg::ValueError(fmt::format("plot: {} must end in .svg or .png", plot));
+    }
+    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        throw tg::IoError(fmt::format("plot: gnuplot was not found; install it with apt-get install gnuplot-nox, "
+                                      "or drop --plot"));
+    }
+    const std::string gp = plot + ".gp";
+    {
+        std::ofstream out(gp);
+        out << (ext == ".svg" ? "set terminal svg size 1000,420 dynamic font 'Helvetica,12'\n"
+                              : "set terminal pngcairo size 1000,420 font 'Helvetica,11'\n");
+        out << "set output '" << plot << "'\n" << script;
+    }
+    if (std::system(fmt::format("gnuplot '{}' 2>'{}.err'", gp, plot).c_str()) != 0) {
+        throw tg::IoError(fmt::format("plot: gnuplot failed; its script is {} and its messages {}.err", gp, plot));
+    }
+    fs::remove(plot + ".err");
+}
+
+template <class T>
+int train(const TrainArgs& a) {
+    if (a.threads > 0) {
+        tg::set_blas_threads(a.threads);
+    }
+    Split<T> d = load_data<T>(a);
+    MlpConfig m;
+    m.hidden = parse_hidden(a.hidden);
+    m.bn = a.bn;
+    m.act = a.act;
+    m.dropout = a.dropout;
+    m.seed = a.seed;
+    auto model = make_mlp<T>(d.train.features(), d.train.classes, m);
+    if (!a.load.empty()) {
+        load_model(*model, a.load);
+    }
+    OptimConfig o;
+    o.name = a.optim;
+    o.lr = a.lr.value_or(a.optim == "adam" ? 1e-3 : 0.1);
+    o.momentum = a.momentum;
+    o.nesterov = a.nesterov;
+    o.weight_decay = a.weight_decay;
+    auto opt = make_optimizer(*model, o);
+    const tg::BlasInfo blas = tg::blas_info();
+    fmt::print("{} on {} ({} train, {} test, {} features, {} classes), {} {}, lr {:g}, batch {}, BLAS {} x{}\n",
+               tg::dtype_name<T>(), a.data, d.train.size(), d.test.size(), d.train.features(), d.train.classes, a.optim,
+               a.bn == "none" ? "no batch norm" : a.bn + " batch norm", o.lr, a.batch_size, blas.core, blas.threads);
+    fmt::print("{}\n", model->describe());
+
+    std::vector<EpochStats> stats;
+    for (std::size_t e = 0; e < a.epochs; ++e) {
+        EpochStats s = train_epoch(*model, *opt, d.train, a.batch_size, a.seed, e, progress_for(e, a.epochs, a.quiet));
+        s.test_acc = accuracy(*model, d.test);
+        stats.push_back(s);
+        if (!a.quiet && isatty(fileno(stdout))) {
+            fmt::print("\n");
+        }
+        fmt::print("epoch {:>3}  train loss {:.4f}  train acc {:.4f}  test acc {:.4f}  {:.2f} s\n", s.epoch, s.train_loss,
+                   s.train_acc, s.test_acc, s.seconds);
+        if (!a.log.empty()) {
+            write_log(a.log, stats);
+        }
+    }
+    if (a.epochs == 0) {
+        fmt::print("test acc {:.4f}\n", accuracy(*model, d.test));
+    }
+    if (!a.save.empty()) {
+        save_model(*model, a.save);
+        fmt::print("saved to {}\n", a.save);
+    }
+    if (!a.plot.empty() && !stats.empty()) {
+        const std::string data = a.log.empty() ? a.plot + ".csv" : a.log;
+        if (a.log.empty()) {
+            write_log(data, stats);
+        }
+        run_gnuplot(a.plot, fmt::format(
+            "set datafile separator ','\nset key autotitle columnhead\nset multiplot layout 1,2\n"
+            "set xlabel 'epoch'\nset title 'training loss'\nplot '{0}' using 1:2 with linespoints lw 2 title 'train loss'\n"
+            "set title 'accuracy'\nset yrange [*:1]\nplot '{0}' using 1:3 with linespoints lw 2 title 'train', "
+            "'{0}' using 1:4 with linespoints lw 2 title 'test'\nunset multiplot\n", data));
+        fmt::print("plot written to {}\n", a.plot);
+    }
+    return 0;
+}
+
+// The largest relative difference between two models' parameters.
+template <class T>
+double max_param_diff(Module<T>& a, Module<T>& b) {
+    const auto pa = a.named_parameters();
+    const auto pb = b.named_parameters();
+    double worst = 0;
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+        const auto& x = pa[i].second.value();
+        const auto& y = pb[i].second.value();
+        double num = 0, den = 0;
+        for (std::size_t k = 0; k < x.size(); ++k) {
+            num = std::max(num, std::abs(static_cast<double>(x.data()[k]) - static_cast<double>(y.data()[k])));
+            den = std::max(den, std::abs(static_cast<double>(y.data()[k])));
+        }
+        worst = std::max(worst, den > 0 ? num / den : num);
+    }
+    return worst;
+}
+
+template <class T>
+int experiment(const TrainArgs& a) {
+    if (a.threads > 0) {
+        tg::set_blas_threads(a.threads);
+    }
+    Split<T> d = load_data<T>(a);
+    const std::vector<std::string> runs{"none", "composite", "fused"};
+    std::vector<std::vector<EpochStats>> all(runs.size());
+    std::vector<std::shared_ptr<Sequential<T>>> models;
+    std::vector<double> diff_per_epoch;
+    std::vector<std::unique_ptr<Optimizer<T>>> opts;
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+        MlpConfig m;
+        m.hidden = parse_hidden(a.hidden);
+        m.bn = runs[r];
+        m.act = a.act;
+        m.dropout = a.dropout;
+        m.seed = a.seed;
+        models.push_back(make_mlp<T>(d.train.features(), d.train.classes, m));
+        OptimConfig o;
+        o.name = a.optim;
+        o.lr = a.lr.value_or(a.optim == "adam" ? 1e-3 : 0.1);
+        o.momentum = a.momentum;
+        o.nesterov = a.nesterov;
+        o.weight_decay = a.weight_decay;
+        opts.push_back(make_optimizer(*models[r], o));
+    }
+    fmt::print("experiment bn: {} on {}, hidden {}, {}, {} epochs, seed {}; the same initial weights and batches for "
+               "all three runs\n", tg::dtype_name<T>(), a.data, a.hidden, a.optim, a.epochs, a.seed);
+    // Epoch by epoch, the three runs in turn, so that the composite and fused weights can be
+    // compared after every epoch.
+    for (std::size_t e = 0; e < a.epochs; ++e) {
+        for (std::size_t r = 0; r < runs.size(); ++r) {
+            EpochStats s = train_epoch(*models[r], *opts[r], d.train, a.batch_size, a.seed, e, {});
+            s.test_acc = accuracy(*models[r], d.test);
+            all[r].push_back(s);
+            fmt::print("epoch {:>3}  bn {:<9}  train loss {:.4f}  test acc {:.4f}  {:.2f} s\n", s.epoch, runs[r],
+                       s.train_loss, s.test_acc, s.seconds);
+        }
+        diff_per_epoch.push_back(max_param_diff(*models[1], *models[2]));
+    }
+    fmt::print("\n| batch norm | final test accuracy | best test accuracy | seconds per epoch |\n|---|---|---|---|\n");
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+        double secs = 0, best = 0;
+        for (const auto& s : all[r]) {
+            secs += s.seconds;
+            best = std::max(best, s.test_acc);
+        }
+        fmt::print("| {} | {:.4f} | {:.4f} | {:.2f} |\n", runs[r], all[r].empty() ? 0.0 : all[r].back().test_acc, best,
+                   all[r].empty() ? 0.0 : secs / static_cast<double>(all[r].size()));
+    }
+    if (!diff_per_epoch.empty()) {
+        fmt::print("\nlargest relative difference between the composite and fused runs' weights: {:.2e} after epoch 1, "
+                   "{:.2e} after epoch {}\n", diff_per_epoch.front(), diff_per_epoch.back(), diff_per_epoch.size());
+    }
+    if (!a.log.empty() || !a.plot.empty()) {
+        const std::string base = a.log.empty() ? a.plot : a.log;
+        std::vector<std::string> files;
+        for (std::size_t r = 0; r < runs.size(); ++r) {
+            files.push_back(fmt::format("{}.{}.csv", base, runs[r]));
+            write_log(files.back(), all[r], runs[r]);
+        }
+        if (!a.plot.empty()) {
+            run_gnuplot(a.plot, fmt::format(
+                "set datafile separator ','\nset xlabel 'epoch'\nset ylabel 'test accuracy'\nset key bottom right\n"
+                "set title 'test accuracy per epoch: no batch norm, composite, fused'\n"
+                "plot '{}' using 2:5 every ::1 with linespoints lw 2 title 'no batch norm', "
+                "'{}' using 2:5 every ::1 with linespoints lw 2 title 'composite', "
+                "'{}' using 2:5 every ::1 with linespoints lw 2 dt 2 title 'fused'\n", files[0], files[1], files[2]));
+            fmt::print("plot written to {}\n", a.plot);
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, TrainArgs& a) {
+    add_options(app.add_subcommand("train", "train an MLP on Fashion-MNIST, spirals, moons or a CSV file"), a, false);
+}
+
+void add_experiment_command(CLI::App& app, TrainArgs& a) {
+    auto* exp = app.add_subcommand("experiment", "experiments that compare training runs");
+    exp->require_subcommand(1);
+    add_options(exp->add_subcommand("bn", "train the same MLP without batch norm, with the composite and with the "
+                                          "fused one, on the same seed and batches"),
+                a, true);
+}
+
+int run_train(const TrainArgs& a) { return a.dtype == "f64" ? train<double>(a) : train<float>(a); }
+int run_experiment_bn(const TrainArgs& a) { return a.dtype == "f64" ? experiment<double>(a) : experiment<float>(a); }
+
+}  // namespace tgcli

@@ -1,0 +1,43 @@
+// `tapegrad train` and `tapegrad experiment bn`: small MLP experiments.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+
+namespace tgcli {
+
+struct TrainArgs {
+    std::string data = "fashion-mnist";  // fashion-mnist, spirals, moons or csv:PATH
+    std::string data_dir = "/usr/share/datasets/fashion-mnist";
+    std::string scale = "auto";          // auto, unit, standard or none
+    std::size_t samples = 2000;          // spirals and moons
+    double noise = -1;                   // spirals and moons; -1: the generator's default
+    double test_fraction = 0.2;          // spirals, moons and csv
+    std::string hidden = "256,128";
+    std::string bn = "none";
+    std::string act = "relu";
+    double dropout = 0;
+    std::string optim = "adam";
+    std::optional<double> lr;            // default 1e-3 (adam) or 0.1 (sgd)
+    double momentum = 0;
+    bool nesterov = false;
+    double weight_decay = 0;
+    std::size_t batch_size = 128;
+    std::size_t epochs = 10;
+    std::uint64_t seed = 0;
+    std::string dtype = "f32";
+    int threads = 0;                     // 0: OpenBLAS's default
+    std::string log, plot, save, load;
+    bool quiet = false;
+};
+
+void add_train_command(CLI::App& app, TrainArgs& args);
+int run_train(const TrainArgs& args);
+
+// `experiment bn`: the same MLP without batch norm, with the composite and with the fused one.
+void add_experiment_command(CLI::App& app, TrainArgs& args);
+int run_experiment_bn(const TrainArgs& args);
+
+}  // namespace tgcli

@@ -1,0 +1,146 @@
+#include "nn/trainer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "nn/loss.hpp"
+
+namespace tg::nn {
+
+template <class T>
+std::shared_ptr<Sequential<T>> make_mlp(std::size_t inputs, std::size_t classes, const MlpConfig& c) {
+    if (c.bn != "none" && c.bn != "composite" && c.bn != "fused") {
+        throw ValueError(fmt::format("mlp: batch norm must be none, composite or fused, got {}", c.bn));
+    }
+    if (c.act != "relu" && c.act != "tanh" && c.act != "sigmoid") {
+        throw ValueError(fmt::format("mlp: the activation must be relu, tanh or sigmoid, got {}", c.act));
+    }
+    Generator gen(c.seed);
+    auto model = std::make_shared<Sequential<T>>();
+    std::size_t width = inputs;
+    std::uint64_t dropout_seed = c.seed + 1;
+    for (std::size_t h : c.hidden) {
+        model->add(std::make_shared<Linear<T>>(width, h, gen));
+        if (c.bn != "none") {
+            BatchNormOptions o;
+            o.impl = c.bn == "composite" ? BatchNormImpl::composite : BatchNormImpl::fused;
+            model->add(std::make_shared<BatchNorm1d<T>>(h, o));
+        }
+        if (c.act == "relu") {
+            model->add(std::make_shared<ReLU<T>>());
+        } else if (c.act == "tanh") {
+            model->add(std::make_shared<Tanh<T>>());
+        } else {
+            model->add(std::make_shared<Sigmoid<T>>());
+        }
+        if (c.dropout > 0) {
+            model->add(std::make_shared<Dropout<T>>(c.dropout, dropout_seed++));
+        }
+        width = h;
+    }
+    model->add(std::make_shared<Linear<T>>(width, classes, gen));
+    return model;
+}
+
+template <class T>
+std::unique_ptr<Optimizer<T>> make_optimizer(Module<T>& model, const OptimConfig& c) {
+    if (c.name == "adam") {
+        AdamOptions o;
+        o.lr = c.lr;
+        o.weight_decay = c.weight_decay;
+        return std::make_unique<Adam<T>>(model.parameters(), o);
+    }
+    if (c.name == "sgd") {
+        SGDOptions o;
+        o.lr = c.lr;
+        o.momentum = c.momentum;
+        o.nesterov = c.nesterov;
+        o.weight_decay = c.weight_decay;
+        return std::make_unique<SGD<T>>(model.parameters(), o);
+    }
+    throw ValueError(fmt::format("optimizer: expected sgd or adam, got {}", c.name));
+}
+
+namespace {
+
+template <class T>
+std::size_t correct(const Array<T>& logits, const std::vector<std::int64_t>& y) {
+    const std::size_t c = logits.shape()[1];
+    std::size_t hits = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) {
+        const T* row = logits.data() + i * c;
+        const std::size_t best = static_cast<std::size_t>(std::max_element(row, row + c) - row);
+        hits += static_cast<std::int64_t>(best) == y[i] ? 1 : 0;
+    }
+    return hits;
+}
+
+}  // namespace
+
+template <class T>
+EpochStats train_epoch(Module<T>& model, Optimizer<T>& opt, const Dataset<T>& train, std::size_t batch_size,
+                       std::uint64_t seed, std::size_t epoch, const Progress& progress) {
+    if (batch_size == 0) {
+        throw ValueError("train: the batch size must be at least 1");
+    }
+    model.train();
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<std::size_t> order = epoch_order(train.size(), seed, epoch);
+    const std::size_t batches = (train.size() + batch_size - 1) / batch_size;
+    double loss_sum = 0;
+    std::size_t hits = 0;
+    EpochStats s;
+    s.epoch = epoch + 1;
+    for (std::size_t b = 0; b < batches; ++b) {
+        const std::size_t begin = b * batch_size;
+        const std::size_t end = std::min(train.size(), begin + batch_size);
+        auto [x, y] = gather(train, order, begin, end);
+        opt.zero_grad();
+        Tensor<T> logits = model(x);
+        Tensor<T> loss = cross_entropy(logits, y);
+        loss.backward();
+        opt.step();
+        loss_sum += static_cast<double>(loss.item());
+        hits += correct(logits.value(), y);
+        if (progress) {
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            progress(b + 1, batches, loss_sum / static_cast<double>(b + 1), static_cast<double>(end) / std::max(secs, 1e-9));
+        }
+    }
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    s.train_loss = loss_sum / static_cast<double>(batches);
+    s.train_acc = static_cast<double>(hits) / static_cast<double>(train.size());
+    return s;
+}
+
+template <class T>
+double accuracy(Module<T>& model, const Dataset<T>& data, std::size_t batch_size) {
+    const bool was_training = model.is_training();
+    model.eval();
+    NoGradGuard no_grad;
+    std::vector<std::size_t> order(data.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::size_t hits = 0;
+    for (std::size_t begin = 0; begin < data.size(); begin += batch_size) {
+        const std::size_t end = std::min(data.size(), begin + batch_size);
+        auto [x, y] = gather(data, order, begin, end);
+        hits += correct(model(x).value(), y);
+    }
+    model.train(was_training);
+    return data.size() ? static_cast<double>(hits) / static_cast<double>(data.size()) : 0.0;
+}
+
+#define TG_INSTANTIATE(T)                                                                                      \
+    template std::shared_ptr<Sequential<T>> make_mlp(std::size_t, std::size_t, const MlpConfig&);              \
+    template std::unique_ptr<Optimizer<T>> make_optimizer(Module<T>&, const OptimConfig&);                     \
+    template EpochStats train_epoch(Module<T>&, Optimizer<T>&, const Dataset<T>&, std::size_t, std::uint64_t,  \
+                                    std::size_t, const Progress&);                                             \
+    template double accuracy(Module<T>&, const Dataset<T>&, std::size_t);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg::nn

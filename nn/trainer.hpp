@@ -1,0 +1,58 @@
+// Training a small MLP: the model built from a description, one epoch over shuffled batches,
+// accuracy, and the per-epoch record that logs and plots are made from.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "nn/batchnorm.hpp"
+#include "nn/data.hpp"
+#include "nn/layers.hpp"
+#include "nn/optim.hpp"
+
+namespace tg::nn {
+
+struct MlpConfig {
+    std::vector<std::size_t> hidden{256, 128};
+    std::string bn = "none";   // none, composite or fused: BatchNorm1d after each hidden Linear
+    std::string act = "relu";  // relu, tanh or sigmoid
+    double dropout = 0;        // after each activation, when above 0
+    std::uint64_t seed = 0;    // initial weights
+};
+
+// Linear -> [BatchNorm1d] -> activation -> [Dropout] for each hidden width, then Linear to classes.
+template <class T>
+std::shared_ptr<Sequential<T>> make_mlp(std::size_t inputs, std::size_t classes, const MlpConfig& config);
+
+struct OptimConfig {
+    std::string name = "adam";  // adam or sgd
+    double lr = 1e-3;
+    double momentum = 0;
+    bool nesterov = false;
+    double weight_decay = 0;
+};
+
+template <class T>
+std::unique_ptr<Optimizer<T>> make_optimizer(Module<T>& model, const OptimConfig& config);
+
+struct EpochStats {
+    std::size_t epoch = 0;    // 1-based
+    double train_loss = 0;    // mean over the epoch's batches
+    double train_acc = 0;     // on the batches as they were trained (training mode)
+    double test_acc = 0;      // evaluation mode, after the epoch
+    double seconds = 0;       // the training pass alone
+};
+
+// Called after every batch: (batches done, batches in all, mean loss so far, examples per second).
+using Progress = std::function<void(std::size_t, std::size_t, double, double)>;
+
+// One epoch of mini-batch training; batches come from epoch_order(n, seed, epoch).
+template <class T>
+EpochStats train_epoch(Module<T>& model, Optimizer<T>& opt, const Dataset<T>& train, std::size_t batch_size,
+                       std::uint64_t seed, std::size_t epoch, const Progress& progress = {});
+
+// Fraction of rows whose largest logit is the label, in evaluation mode, without recording.
+template <class T>
+double accuracy(Module<T>& model, const Dataset<T>& data, std::size_t batch_size = 1000);
+
+}  // namespace tg::nn
