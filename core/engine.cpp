@@ -97,16 +97,19 @@ void run_backward(const Tensor<T>& root, std::optional<Array<T>> seed, BackwardO
             continue;  // nothing flowed here (an op declared no gradient for it)
         }
         Array<T> g = std::move(grads[k]);
-        if (!t->grad_fn || t->retains_grad) {
+        if (!t->grad_fn) {  // a leaf: its gradient is final
+            bool had = t->has_grad;
+            accumulate(t->grad, had, std::move(g));
+            t->has_grad = had;
+            if (observer) {
+                observer->on_leaf(*t, t->grad);
+            }
+            continue;
+        }
+        if (t->retains_grad) {
             bool had = t->has_grad;
             accumulate(t->grad, had, Array<T>(g));
             t->has_grad = had;
-            if (!t->grad_fn && observer) {
-                observer->on_leaf(*t, t->grad);
-            }
-        }
-        if (!t->grad_fn) {
-            continue;
         }
         Node<T>& node = *t->grad_fn;
         Grads<T> contributions = node.backward(node, g);

@@ -88,13 +88,14 @@ void Adam<T>::step() {
         if (!p.has_grad()) {
             continue;
         }
-        const T* g = p.grad().data();
-        T* w = p.mutable_value().data();
-        T* m = m_[k].data();
-        T* v = v_[k].data();
+        const T* __restrict g = p.grad().data();
+        T* __restrict w = p.mutable_value().data();
+        T* __restrict m = m_[k].data();
+        T* __restrict v = v_[k].data();
         const std::size_t n = m_[k].size();
+#pragma omp simd
         for (std::size_t i = 0; i < n; ++i) {
-            const T gi = wd != 0 ? g[i] + wd * w[i] : g[i];
+            const T gi = g[i] + wd * w[i];  // wd is 0 unless weight decay is asked for
             m[i] = m[i] * b1 + a1 * gi;
             v[i] = v[i] * b2 + a2 * (gi * gi);
             const T denom = std::sqrt(v[i]) / bc2_sqrt + eps;

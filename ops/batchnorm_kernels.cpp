@@ -81,6 +81,33 @@ void batchnorm_stats(const T* x, const ChannelLayout& L, double* mean, double* v
     const std::size_t I = L.inner;
     const double n = static_cast<double>(L.count());
     std::vector<double> acc(C, 0.0);
+    if (I == 1) {
+        // (N, C): walk rows, the per-feature sums side by side, so the loop runs across features
+        double* a = acc.data();
+        for (std::size_t o = 0; o < L.outer; ++o) {
+            const T* row = x + o * C;
+#pragma omp simd
+            for (std::size_t c = 0; c < C; ++c) {
+                a[c] += static_cast<double>(row[c]);
+            }
+        }
+        for (std::size_t c = 0; c < C; ++c) {
+            mean[c] = a[c] / n;
+            a[c] = 0.0;
+        }
+        for (std::size_t o = 0; o < L.outer; ++o) {
+            const T* row = x + o * C;
+#pragma omp simd
+            for (std::size_t c = 0; c < C; ++c) {
+                const double d = static_cast<double>(row[c]) - mean[c];
+                a[c] += d * d;
+            }
+        }
+        for (std::size_t c = 0; c < C; ++c) {
+            var[c] = a[c] / n;
+        }
+        return;
+    }
     // pass 1: mean
     for (std::size_t o = 0; o < L.outer; ++o) {
         for (std::size_t c = 0; c < C; ++c) {
@@ -175,7 +202,20 @@ void batchnorm_grads(const T* dy, const T* x, const ChannelLayout& L, const doub
     const double n = static_cast<double>(L.count());
     std::vector<double> sum_dy(C, 0.0);
     std::vector<double> sum_dy_xc(C, 0.0);  // sum(dy * (x - mu))
-    for (std::size_t o = 0; o < L.outer; ++o) {
+    for (std::size_t o = 0; I == 1 && o < L.outer; ++o) {
+        // (N, C): the sums side by side, across features
+        const T* g = dy + o * C;
+        const T* xr = x + o * C;
+        double* s1 = sum_dy.data();
+        double* s2 = sum_dy_xc.data();
+#pragma omp simd
+        for (std::size_t c = 0; c < C; ++c) {
+            const double gc = static_cast<double>(g[c]);
+            s1[c] += gc;
+            s2[c] += gc * (static_cast<double>(xr[c]) - mean[c]);
+        }
+    }
+    for (std::size_t o = 0; I != 1 && o < L.outer; ++o) {
         for (std::size_t c = 0; c < C; ++c) {
             const std::size_t base = (o * C + c) * I;
             const double m = mean[c];
@@ -210,7 +250,16 @@ void batchnorm_grads(const T* dy, const T* x, const ChannelLayout& L, const doub
         return;
     }
     const CentredMean<T> m(mean, C);
-    for (std::size_t o = 0; o < L.outer; ++o) {
+    for (std::size_t o = 0; I == 1 && o < L.outer; ++o) {
+        const T* g = dy + o * C;
+        const T* xr = x + o * C;
+        T* d = dx + o * C;
+#pragma omp simd
+        for (std::size_t c = 0; c < C; ++c) {
+            d[c] = c1[c] * g[c] + c2[c] * ((xr[c] - m.hi[c]) - m.lo[c]) + c3[c];
+        }
+    }
+    for (std::size_t o = 0; I != 1 && o < L.outer; ++o) {
         for (std::size_t c = 0; c < C; ++c) {
             const std::size_t base = (o * C + c) * I;
             const T hi = m.hi[c];
