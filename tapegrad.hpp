@@ -1,7 +1,7 @@
 // Everything a user of tapegrad needs, in one include.
 #pragma once
 
-#include "core/blas.hpp"
+#include "core/runtime.hpp"
 #include "core/engine.hpp"
 #include "core/gradcheck.hpp"
 #include "core/tensor.hpp"

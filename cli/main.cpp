@@ -14,7 +14,7 @@
 #include "cli/demo.hpp"
 #include "cli/see.hpp"
 #include "cli/train.hpp"
-#include "core/blas.hpp"
+#include "core/runtime.hpp"
 #include "core/errors.hpp"
 
 namespace {
@@ -30,6 +30,7 @@ void fail_line(const std::string& message) {
 
 int main(int argc, char** argv) {
     tg::ensure_fast_blas(argv);
+    tg::reuse_freed_memory();
     CLI::App app{"tapegrad: a miniature tape-based autograd framework. Without a subcommand it runs "
                  "`walkthrough` with its defaults."};
     app.require_subcommand(0, 1);

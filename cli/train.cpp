@@ -49,7 +49,7 @@ void add_options(CLI::App* cmd, TrainArgs& a, bool experiment) {
     cmd->add_option("--epochs", a.epochs, "passes over the training set")->capture_default_str();
     cmd->add_option("--seed", a.seed, "seeds the weights, the batches and the synthetic data")->capture_default_str();
     cmd->add_option("--dtype", a.dtype, "f32 or f64")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
-    cmd->add_option("--threads", a.threads, "BLAS threads (0: OpenBLAS's default, one per core)")->capture_default_str();
+    cmd->add_option("--threads", a.threads, "threads for BLAS and tapegrad's kernels (0: one per core)")->capture_default_str();
     cmd->add_option("--log", a.log, "write every epoch's numbers to this CSV file");
     cmd->add_option("--plot", a.plot, experiment ? "plot test accuracy per epoch of the three runs (.svg or .png)"
                                                  : "plot loss and accuracy curves (.svg or .png) with gnuplot");
@@ -174,7 +174,7 @@ void run_gnuplot(const std::string& plot, const std::string& script) {
 template <class T>
 int train(const TrainArgs& a) {
     if (a.threads > 0) {
-        tg::set_blas_threads(a.threads);
+        tg::set_threads(a.threads);
     }
     Split<T> d = load_data<T>(a);
     MlpConfig m;
@@ -299,7 +299,7 @@ Drift drift(Sequential<T>& a, Sequential<T>& b, const Dataset<T>& test) {
 template <class T>
 int experiment(const TrainArgs& a) {
     if (a.threads > 0) {
-        tg::set_blas_threads(a.threads);
+        tg::set_threads(a.threads);
     }
     Split<T> d = load_data<T>(a);
     const std::vector<std::string> runs{"none", "composite", "fused"};

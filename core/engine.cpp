@@ -2,26 +2,34 @@
 
 #include <fmt/format.h>
 
-#include <unordered_map>
-#include <unordered_set>
+#include <algorithm>
+#include <atomic>
 #include <utility>
 
 namespace tg {
 
+namespace {
+
+// Each topological sort takes a fresh number and marks the tensors it reaches with it.
+std::atomic<std::uint64_t> pass_counter{0};
+
+}  // namespace
+
 template <class T>
 std::vector<TensorImpl<T>*> topological_order(const Tensor<T>& root) {
+    const std::uint64_t pass = ++pass_counter;
     std::vector<TensorImpl<T>*> order;
-    std::unordered_set<TensorImpl<T>*> visited;
     // Depth-first with an explicit stack of (tensor, index of the next input to visit): a tensor
     // is emitted after all of its inputs (post-order).
     std::vector<std::pair<TensorImpl<T>*, std::size_t>> stack;
     stack.emplace_back(root.impl().get(), 0);
-    visited.insert(root.impl().get());
+    root.impl()->visit = pass;
     while (!stack.empty()) {
         auto& [t, next] = stack.back();
         if (t->grad_fn && next < t->grad_fn->inputs.size()) {
             TensorImpl<T>* in = t->grad_fn->inputs[next++].get();
-            if (in->requires_grad && visited.insert(in).second) {
+            if (in->requires_grad && in->visit != pass) {
+                in->visit = pass;
                 stack.emplace_back(in, 0);
             }
         } else {
@@ -44,16 +52,22 @@ void accumulate(Array<T>& into, bool& has, Array<T>&& g) {
     }
 }
 
+template <class S>
+bool same_shape(const S& got, const Shape& want) {
+    return got.size() == want.size() && std::equal(got.begin(), got.end(), want.begin());
+}
+
 }  // namespace
 
 template <class T>
-void run_backward(const Tensor<T>& root, std::optional<Array<T>> seed, BackwardOptions options,
+void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions options,
                   BackwardObserver<T>* observer) {
     if (!root.requires_grad()) {
         throw GraphError(
             "backward: this tensor does not require a gradient and was not made from one that "
             "does; create the inputs with requires_grad = true (and outside a NoGradGuard)");
     }
+    std::optional<Array<T>> implied;
     if (!seed) {
         if (root.numel() != 1) {
             throw GraphError(fmt::format(
@@ -61,8 +75,9 @@ void run_backward(const Tensor<T>& root, std::optional<Array<T>> seed, BackwardO
                 "element, got shape {}. Pass the seed dL/d(output) of that shape",
                 shape_str(root.shape())));
         }
-        seed = Array<T>(xt::ones<T>(root.value().shape()));
-    } else if (to_shape(seed->shape()) != root.shape()) {
+        implied = Array<T>(xt::ones<T>(root.value().shape()));
+        seed = &*implied;
+    } else if (!same_shape(seed->shape(), root.shape())) {
         throw ShapeError(fmt::format(
             "backward: the seed gradient must have the output's shape; expected {}, got {}",
             shape_str(root.shape()), shape_str(to_shape(seed->shape()))));
@@ -79,27 +94,31 @@ void run_backward(const Tensor<T>& root, std::optional<Array<T>> seed, BackwardO
                 t->grad_fn->op));
         }
     }
-
-    std::unordered_map<const TensorImpl<T>*, std::size_t> index;
-    index.reserve(order.size());
-    for (std::size_t i = 0; i < order.size(); ++i) {
-        index.emplace(order[i], i);
+    for (TensorImpl<T>* t : order) {
+        if (t->has_pending) {  // left behind by a pass that threw half-way
+            t->pending = Array<T>();
+            t->has_pending = false;
+        }
     }
-    // dL/dt for every tensor t of the graph, filled as the walk reaches it and freed once used.
-    std::vector<Array<T>> grads(order.size());
-    std::vector<char> has(order.size(), 0);
-    grads.back() = std::move(*seed);
-    has.back() = 1;
-
+    // In reverse order every tensor has received all of its gradient before its node runs. The
+    // root's gradient is the caller's seed, read in place rather than copied.
     for (std::size_t k = order.size(); k-- > 0;) {
         TensorImpl<T>* t = order[k];
-        if (!has[k]) {
+        const bool is_root = k + 1 == order.size();
+        if (!is_root && !t->has_pending) {
             continue;  // nothing flowed here (an op declared no gradient for it)
         }
-        Array<T> g = std::move(grads[k]);
+        Array<T> owned;
+        if (!is_root) {
+            owned = std::move(t->pending);  // leaves pending empty
+            t->has_pending = false;
+        } else if (!t->grad_fn || t->retains_grad) {
+            owned = *seed;  // stored, so it must be a copy
+        }
+        const Array<T>& g = is_root && t->grad_fn ? *seed : owned;
         if (!t->grad_fn) {  // a leaf: its gradient is final
             bool had = t->has_grad;
-            accumulate(t->grad, had, std::move(g));
+            accumulate(t->grad, had, std::move(owned));
             t->has_grad = had;
             if (observer) {
                 observer->on_leaf(*t, t->grad);
@@ -120,28 +139,21 @@ void run_backward(const Tensor<T>& root, std::optional<Array<T>> seed, BackwardO
                 node.op, contributions.size(), node.inputs.size()));
         }
         for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-            if (!node.inputs[i]->requires_grad) {
-                continue;
-            }
-            const Shape got = to_shape(contributions[i].shape());
-            if (got != node.input_shapes[i]) {
+            if (node.inputs[i]->requires_grad && !same_shape(contributions[i].shape(), node.input_shapes[i])) {
                 throw ShapeError(fmt::format(
                     "backward of '{}': the gradient for input {} has the wrong shape; expected "
                     "{}, got {}",
-                    node.op, i, shape_str(node.input_shapes[i]), shape_str(got)));
+                    node.op, i, shape_str(node.input_shapes[i]), shape_str(to_shape(contributions[i].shape()))));
             }
         }
         if (observer) {
             observer->on_node(*t, node, g, contributions);
         }
         for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-            if (!node.inputs[i]->requires_grad) {
-                continue;
+            TensorImpl<T>* in = node.inputs[i].get();
+            if (in->requires_grad) {
+                accumulate(in->pending, in->has_pending, std::move(contributions[i]));
             }
-            const std::size_t j = index.at(node.inputs[i].get());
-            bool h = has[j] != 0;
-            accumulate(grads[j], h, std::move(contributions[i]));
-            has[j] = h ? 1 : 0;
         }
         if (!options.retain_graph) {
             node.release();
@@ -151,20 +163,18 @@ void run_backward(const Tensor<T>& root, std::optional<Array<T>> seed, BackwardO
 
 template <class T>
 void Tensor<T>::backward(BackwardOptions options) const {
-    run_backward<T>(*this, std::nullopt, options);
+    run_backward<T>(*this, nullptr, options);
 }
 
 template <class T>
 void Tensor<T>::backward(const Array<T>& seed, BackwardOptions options) const {
-    run_backward<T>(*this, seed, options);
+    run_backward<T>(*this, &seed, options);
 }
 
 template std::vector<TensorImpl<float>*> topological_order(const Tensor<float>&);
 template std::vector<TensorImpl<double>*> topological_order(const Tensor<double>&);
-template void run_backward(const Tensor<float>&, std::optional<Array<float>>, BackwardOptions,
-                           BackwardObserver<float>*);
-template void run_backward(const Tensor<double>&, std::optional<Array<double>>, BackwardOptions,
-                           BackwardObserver<double>*);
+template void run_backward(const Tensor<float>&, const Array<float>*, BackwardOptions, BackwardObserver<float>*);
+template void run_backward(const Tensor<double>&, const Array<double>*, BackwardOptions, BackwardObserver<double>*);
 template void Tensor<float>::backward(BackwardOptions) const;
 template void Tensor<double>::backward(BackwardOptions) const;
 template void Tensor<float>::backward(const Array<float>&, BackwardOptions) const;

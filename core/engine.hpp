@@ -21,10 +21,10 @@ public:
     virtual void on_leaf(const TensorImpl<T>& leaf, const Array<T>& total) = 0;
 };
 
-// dL/d(leaf) for every leaf that requires a gradient, accumulated into leaf.grad(); `seed` is
-// dL/d(root) (required unless root has one element).
+// dL/d(leaf) for every leaf that requires a gradient, accumulated into leaf.grad(); `seed` points
+// to dL/d(root) (may be null when root has one element: then 1).
 template <class T>
-void run_backward(const Tensor<T>& root, std::optional<Array<T>> seed, BackwardOptions options,
+void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions options,
                   BackwardObserver<T>* observer = nullptr);
 
 // The tensors that root depends on and that require a gradient, each after all of its inputs

@@ -38,6 +38,13 @@ struct TensorImpl {
     bool retains_grad = false;
     std::string name;
     std::shared_ptr<Node<T>> grad_fn;  // empty for leaves
+
+    // The engine's scratch space during one backward pass (core/engine.cpp): the gradient that has
+    // arrived so far, and which pass last visited this tensor. Kept here rather than in side
+    // tables so that a pass allocates nothing per tensor beyond the gradients themselves.
+    Array<T> pending;
+    bool has_pending = false;
+    std::uint64_t visit = 0;
 };
 
 // What a node keeps for its backward: a tensor's storage and the version it had when saved.

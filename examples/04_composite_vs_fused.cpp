@@ -23,9 +23,10 @@ int main() {
     fmt::print("{}\n{}\n", tg::see::report_text(r64), tg::see::report_text(r32));
 
     bool agree64 = true, agree32 = true;
-    for (const auto& row : r64.rows) agree64 = agree64 && row.rel_error < 1e-12;
+    // elementwise, so near-zero entries of y count fully: a few ulps of the statistics show there
+    for (const auto& row : r64.rows) agree64 = agree64 && row.rel_error < 1e-10;
     for (const auto& row : r32.rows) agree32 = agree32 && row.rel_error < 1e-4;
-    lesson::claim(agree64, "in float64 every quantity agrees to a cs231n rel_error below 1e-12");
+    lesson::claim(agree64, "in float64 every quantity agrees to a cs231n rel_error below 1e-10");
     lesson::claim(agree32, "in float32 every quantity agrees to a rel_error below 1e-4");
     bool numeric = true;
     for (const auto& row : r64.rows) {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <vector>
 
@@ -54,9 +56,13 @@ ChannelLayout channel_layout(const char* op, const Shape& x, const Axes& axes) {
 
 // Note: the element (o, c, i) of x viewed as (outer, channels, inner) is at (o*C + c)*inner + i.
 // Rows are walked in memory order and per-feature sums kept in double, so the loops stream
-// through x once per pass whatever the layout.
+// through x once per pass whatever the layout. Above a few tens of thousands of values the rows
+// are shared among threads (OpenMP); each thread sums into its own partial sums, added in thread
+// order afterwards, so a result does not depend on which thread finished first.
 
 namespace {
+
+constexpr std::size_t parallel_threshold = 1 << 15;  // values; below it a thread costs more than it saves
 
 // x - mean in T without losing the low bits of a double mean: mean = hi + lo with hi = T(mean)
 // and lo = T(mean - hi). For x near the mean, x - hi is exact (Sterbenz) and lo corrects it, so
@@ -73,6 +79,27 @@ struct CentredMean {
     }
 };
 
+// acc[0, width) += the sums add_row(o, partial) makes over rows o in [0, rows).
+template <class F>
+void sum_rows(std::size_t rows, std::size_t width, std::size_t work, double* acc, F&& add_row) {
+    const bool parallel = work > parallel_threshold && omp_get_max_threads() > 1;
+    std::vector<std::vector<double>> partials(parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1,
+                                              std::vector<double>(width, 0.0));
+#pragma omp parallel if (parallel)
+    {
+        double* part = partials[static_cast<std::size_t>(omp_get_thread_num())].data();
+#pragma omp for schedule(static)
+        for (std::size_t o = 0; o < rows; ++o) {
+            add_row(o, part);
+        }
+    }
+    for (const auto& part : partials) {
+        for (std::size_t c = 0; c < width; ++c) {
+            acc[c] += part[c];
+        }
+    }
+}
+
 }  // namespace
 
 template <class T>
@@ -80,67 +107,49 @@ void batchnorm_stats(const T* x, const ChannelLayout& L, double* mean, double* v
     const std::size_t C = L.channels;
     const std::size_t I = L.inner;
     const double n = static_cast<double>(L.count());
-    std::vector<double> acc(C, 0.0);
-    if (I == 1) {
-        // (N, C): walk rows, the per-feature sums side by side, so the loop runs across features
-        double* a = acc.data();
-        for (std::size_t o = 0; o < L.outer; ++o) {
+    // One pass over x: the sums of x - k and (x - k)^2, shifted by k = the feature's first value,
+    // in double. Never the plain E[x^2] - E[x]^2, which cancels catastrophically when the mean is
+    // large against the spread: with the shift, what cancels is only (mean - k)^2 against the
+    // variance, and k is a sample of the data, a few standard deviations from the mean at most
+    // for all but pathological data (and double's 16 digits absorb even a 1000-sigma outlier).
+    std::vector<double> shift(C);
+    for (std::size_t c = 0; c < C; ++c) {
+        shift[c] = static_cast<double>(x[c * I]);
+    }
+    const double* k = shift.data();
+    std::vector<double> sums(2 * C, 0.0);  // sums[c] = sum(x - k), sums[C + c] = sum((x - k)^2)
+    sum_rows(L.outer, 2 * C, L.outer * C * I, sums.data(), [&](std::size_t o, double* acc) {
+        double* s1 = acc;
+        double* s2 = acc + C;
+        if (I == 1) {  // (N, C): the sums side by side, the loop across features
             const T* row = x + o * C;
 #pragma omp simd
             for (std::size_t c = 0; c < C; ++c) {
-                a[c] += static_cast<double>(row[c]);
+                const double d = static_cast<double>(row[c]) - k[c];
+                s1[c] += d;
+                s2[c] += d * d;
             }
+            return;
         }
-        for (std::size_t c = 0; c < C; ++c) {
-            mean[c] = a[c] / n;
-            a[c] = 0.0;
-        }
-        for (std::size_t o = 0; o < L.outer; ++o) {
-            const T* row = x + o * C;
-#pragma omp simd
-            for (std::size_t c = 0; c < C; ++c) {
-                const double d = static_cast<double>(row[c]) - mean[c];
-                a[c] += d * d;
-            }
-        }
-        for (std::size_t c = 0; c < C; ++c) {
-            var[c] = a[c] / n;
-        }
-        return;
-    }
-    // pass 1: mean
-    for (std::size_t o = 0; o < L.outer; ++o) {
         for (std::size_t c = 0; c < C; ++c) {
             const T* row = x + (o * C + c) * I;
-            double s = 0.0;
-#pragma omp simd reduction(+ : s)
+            const double kc = k[c];
+            double a1 = 0.0;
+            double a2 = 0.0;
+#pragma omp simd reduction(+ : a1, a2)
             for (std::size_t i = 0; i < I; ++i) {
-                s += static_cast<double>(row[i]);
+                const double d = static_cast<double>(row[i]) - kc;
+                a1 += d;
+                a2 += d * d;
             }
-            acc[c] += s;
+            s1[c] += a1;
+            s2[c] += a2;
         }
-    }
+    });
     for (std::size_t c = 0; c < C; ++c) {
-        mean[c] = acc[c] / n;
-        acc[c] = 0.0;
-    }
-    // pass 2: the variance of the centred values. Two passes instead of E[x^2] - E[x]^2, which
-    // cancels catastrophically for data whose mean is large against its spread.
-    for (std::size_t o = 0; o < L.outer; ++o) {
-        for (std::size_t c = 0; c < C; ++c) {
-            const T* row = x + (o * C + c) * I;
-            const double m = mean[c];
-            double s = 0.0;
-#pragma omp simd reduction(+ : s)
-            for (std::size_t i = 0; i < I; ++i) {
-                const double d = static_cast<double>(row[i]) - m;
-                s += d * d;
-            }
-            acc[c] += s;
-        }
-    }
-    for (std::size_t c = 0; c < C; ++c) {
-        var[c] = acc[c] / n;
+        const double m = sums[c] / n;  // mean - k
+        mean[c] = k[c] + m;
+        var[c] = std::max(0.0, sums[C + c] / n - m * m);
     }
 }
 
@@ -156,6 +165,11 @@ void batchnorm_normalize(const T* x, const ChannelLayout& L, const double* mean,
         scale[c] = static_cast<T>((gamma ? static_cast<double>(gamma[c]) : 1.0) * inv_std[c]);
         shift[c] = beta ? beta[c] : T(0);
     }
+    const T* hi = m.hi.data();
+    const T* lo = m.lo.data();
+    const T* a = scale.data();
+    const T* b = shift.data();
+#pragma omp parallel for schedule(static) if (L.outer * C * I > parallel_threshold)
     for (std::size_t o = 0; o < L.outer; ++o) {
         if (I == 1) {
             const T* xr = x + o * C;
@@ -163,20 +177,17 @@ void batchnorm_normalize(const T* x, const ChannelLayout& L, const double* mean,
 #pragma omp simd
             for (std::size_t c = 0; c < C; ++c) {
                 // centre first: x*scale + (beta - mean*scale) would cancel for large means
-                yr[c] = ((xr[c] - m.hi[c]) - m.lo[c]) * scale[c] + shift[c];
+                yr[c] = ((xr[c] - hi[c]) - lo[c]) * a[c] + b[c];
             }
             continue;
         }
         for (std::size_t c = 0; c < C; ++c) {
             const T* xr = x + (o * C + c) * I;
             T* yr = y + (o * C + c) * I;
-            const T hi = m.hi[c];
-            const T lo = m.lo[c];
-            const T a = scale[c];
-            const T b = shift[c];
+            const T h = hi[c], l = lo[c], s = a[c], t = b[c];
 #pragma omp simd
             for (std::size_t i = 0; i < I; ++i) {
-                yr[i] = ((xr[i] - hi) - lo) * a + b;
+                yr[i] = ((xr[i] - h) - l) * s + t;
             }
         }
     }
@@ -199,77 +210,82 @@ void batchnorm_grads(const T* dy, const T* x, const ChannelLayout& L, const doub
                      T* dbeta) {
     const std::size_t C = L.channels;
     const std::size_t I = L.inner;
+    const std::size_t work = L.outer * C * I;
     const double n = static_cast<double>(L.count());
-    std::vector<double> sum_dy(C, 0.0);
-    std::vector<double> sum_dy_xc(C, 0.0);  // sum(dy * (x - mu))
-    for (std::size_t o = 0; I == 1 && o < L.outer; ++o) {
-        // (N, C): the sums side by side, across features
-        const T* g = dy + o * C;
-        const T* xr = x + o * C;
-        double* s1 = sum_dy.data();
-        double* s2 = sum_dy_xc.data();
+    // sums[c] = sum(dy), sums[C + c] = sum(dy * (x - mu)), in one pass
+    std::vector<double> sums(2 * C, 0.0);
+    sum_rows(L.outer, 2 * C, work, sums.data(), [&](std::size_t o, double* acc) {
+        double* s1 = acc;
+        double* s2 = acc + C;
+        if (I == 1) {
+            const T* g = dy + o * C;
+            const T* xr = x + o * C;
 #pragma omp simd
-        for (std::size_t c = 0; c < C; ++c) {
-            const double gc = static_cast<double>(g[c]);
-            s1[c] += gc;
-            s2[c] += gc * (static_cast<double>(xr[c]) - mean[c]);
+            for (std::size_t c = 0; c < C; ++c) {
+                const double gc = static_cast<double>(g[c]);
+                s1[c] += gc;
+                s2[c] += gc * (static_cast<double>(xr[c]) - mean[c]);
+            }
+            return;
         }
-    }
-    for (std::size_t o = 0; I != 1 && o < L.outer; ++o) {
         for (std::size_t c = 0; c < C; ++c) {
             const std::size_t base = (o * C + c) * I;
             const double m = mean[c];
-            double s1 = 0.0;
-            double s2 = 0.0;
-#pragma omp simd reduction(+ : s1, s2)
+            double a1 = 0.0;
+            double a2 = 0.0;
+#pragma omp simd reduction(+ : a1, a2)
             for (std::size_t i = 0; i < I; ++i) {
                 const double g = static_cast<double>(dy[base + i]);
-                s1 += g;
-                s2 += g * (static_cast<double>(x[base + i]) - m);
+                a1 += g;
+                a2 += g * (static_cast<double>(x[base + i]) - m);
             }
-            sum_dy[c] += s1;
-            sum_dy_xc[c] += s2;
+            s1[c] += a1;
+            s2[c] += a2;
         }
-    }
+    });
     std::vector<T> c1(C), c2(C), c3(C);
     for (std::size_t c = 0; c < C; ++c) {
         const double s = inv_std[c];
         const double g = gamma ? static_cast<double>(gamma[c]) : 1.0;
-        const double sum_dy_xhat = sum_dy_xc[c] * s;
+        const double sum_dy = sums[c];
+        const double sum_dy_xhat = sums[C + c] * s;
         if (dgamma) {
             dgamma[c] = static_cast<T>(sum_dy_xhat);
         }
         if (dbeta) {
-            dbeta[c] = static_cast<T>(sum_dy[c]);
+            dbeta[c] = static_cast<T>(sum_dy);
         }
         c1[c] = static_cast<T>(g * s);
         c2[c] = training ? static_cast<T>(-g * s * s * sum_dy_xhat / n) : T(0);
-        c3[c] = training ? static_cast<T>(-g * s * sum_dy[c] / n) : T(0);
+        c3[c] = training ? static_cast<T>(-g * s * sum_dy / n) : T(0);
     }
     if (!dx) {
         return;
     }
     const CentredMean<T> m(mean, C);
-    for (std::size_t o = 0; I == 1 && o < L.outer; ++o) {
-        const T* g = dy + o * C;
-        const T* xr = x + o * C;
-        T* d = dx + o * C;
+    const T* hi = m.hi.data();
+    const T* lo = m.lo.data();
+    const T* k1 = c1.data();
+    const T* k2 = c2.data();
+    const T* k3 = c3.data();
+#pragma omp parallel for schedule(static) if (work > parallel_threshold)
+    for (std::size_t o = 0; o < L.outer; ++o) {
+        if (I == 1) {
+            const T* g = dy + o * C;
+            const T* xr = x + o * C;
+            T* d = dx + o * C;
 #pragma omp simd
-        for (std::size_t c = 0; c < C; ++c) {
-            d[c] = c1[c] * g[c] + c2[c] * ((xr[c] - m.hi[c]) - m.lo[c]) + c3[c];
+            for (std::size_t c = 0; c < C; ++c) {
+                d[c] = k1[c] * g[c] + k2[c] * ((xr[c] - hi[c]) - lo[c]) + k3[c];
+            }
+            continue;
         }
-    }
-    for (std::size_t o = 0; I != 1 && o < L.outer; ++o) {
         for (std::size_t c = 0; c < C; ++c) {
             const std::size_t base = (o * C + c) * I;
-            const T hi = m.hi[c];
-            const T lo = m.lo[c];
-            const T a = c1[c];
-            const T b = c2[c];
-            const T d = c3[c];
+            const T h = hi[c], l = lo[c], a = k1[c], b = k2[c], e = k3[c];
 #pragma omp simd
             for (std::size_t i = 0; i < I; ++i) {
-                dx[base + i] = a * dy[base + i] + b * ((x[base + i] - hi) - lo) + d;
+                dx[base + i] = a * dy[base + i] + b * ((x[base + i] - h) - l) + e;
             }
         }
     }

@@ -25,11 +25,11 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 }
 
 template <class T>
-Array<T> sum_to_shape(const Array<T>& grad, const Shape& shape) {
-    const Shape from = to_shape(grad.shape());
-    if (from == shape) {
-        return grad;
+Array<T> sum_to_shape(Array<T> grad, const Shape& shape) {
+    if (grad.shape().size() == shape.size() && std::equal(shape.begin(), shape.end(), grad.shape().begin())) {
+        return grad;  // nothing was broadcast: the gradient passes through, moved, not copied
     }
+    const Shape from = to_shape(grad.shape());
     if (from.size() < shape.size()) {
         throw ShapeError(fmt::format("sum_to_shape: cannot sum {} down to {}", shape_str(from),
                                      shape_str(shape)));
@@ -57,8 +57,8 @@ Array<T> broadcast_to(const Array<T>& x, const Shape& shape) {
     return xt::broadcast(x, shape);
 }
 
-template Array<float> sum_to_shape(const Array<float>&, const Shape&);
-template Array<double> sum_to_shape(const Array<double>&, const Shape&);
+template Array<float> sum_to_shape(Array<float>, const Shape&);
+template Array<double> sum_to_shape(Array<double>, const Shape&);
 template Array<float> broadcast_to(const Array<float>&, const Shape&);
 template Array<double> broadcast_to(const Array<double>&, const Shape&);
 

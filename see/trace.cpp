@@ -113,7 +113,7 @@ Trace<T> trace_backward(const Tensor<T>& root, std::optional<Array<T>> seed, Bac
     const auto tape = tape_of(root);
     Trace<T> trace;
     Recorder<T> recorder(tape, trace);
-    run_backward(root, std::move(seed), options, &recorder);
+    run_backward(root, seed ? &*seed : nullptr, options, &recorder);
     recorder.finish();
     return trace;
 }

@@ -1,4 +1,7 @@
-#include "core/blas.hpp"
+#include "core/runtime.hpp"
+
+#include <malloc.h>
+#include <omp.h>
 
 #include <unistd.h>
 
@@ -14,8 +17,6 @@ void openblas_set_num_threads(int);
 namespace tg {
 
 BlasInfo blas_info() { return BlasInfo{openblas_get_corename(), openblas_get_num_threads()}; }
-
-void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
 
 std::string better_blas_core(const std::string& detected, bool avx2, bool avx512) {
     static const char* slow[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Katmai",
@@ -45,6 +46,21 @@ void ensure_fast_blas(char** argv) {
     setenv("TAPEGRAD_BLAS_CHECKED", "1", 1);  // never loop
     execv("/proc/self/exe", argv);
     // if the re-execution failed, carry on with the slower kernels
+}
+
+void set_threads(int n) {
+    if (n > 0) {
+        openblas_set_num_threads(n);
+        omp_set_num_threads(n);
+    }
+}
+
+int threads() { return omp_get_max_threads(); }
+
+void reuse_freed_memory() {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    mallopt(M_TOP_PAD, 64 << 20);
 }
 
 }  // namespace tg

@@ -1,0 +1,192 @@
+// tapegrad against libtorch, case by case, in one process: the median time of each side and
+// their ratio (tapegrad / libtorch), as a Markdown table (bench/run.sh writes bench/RESULTS.md).
+//
+//   tapegrad_bench [--out FILE] [--quick] [--filter TEXT]
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "bench/torch_side.hpp"
+#include "tapegrad.hpp"
+
+namespace {
+
+using bench::Run;
+using tg::Array;
+using tg::Tensor;
+
+// Median seconds of one repetition: repeats until min_seconds have passed (at least 5 times).
+double median_seconds(const Run& run, double min_seconds) {
+    run();  // warm up: first-touch page faults, lazy initialisation
+    std::vector<double> t;
+    const auto start = std::chrono::steady_clock::now();
+    while (t.size() < 5 || (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < min_seconds &&
+                            t.size() < 2000)) {
+        const auto t0 = std::chrono::steady_clock::now();
+        run();
+        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+std::string human(double s) {
+    return s < 1e-3 ? fmt::format("{:.1f} us", s * 1e6) : s < 1 ? fmt::format("{:.2f} ms", s * 1e3) : fmt::format("{:.2f} s", s);
+}
+
+template <class T>
+Array<T> randn(const tg::Shape& shape, unsigned seed, double mean = 0, double sd = 1) {
+    std::mt19937_64 gen(seed);
+    std::normal_distribution<double> dist(mean, sd);
+    Array<T> a = xt::empty<T>(shape);
+    for (auto& v : a) v = static_cast<T>(dist(gen));
+    return a;
+}
+
+template <class T>
+Run tg_batchnorm(std::size_t n, std::size_t d, bool composite) {
+    tg::nn::BatchNormOptions o;
+    o.impl = composite ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
+    auto bn = std::make_shared<tg::nn::BatchNorm1d<T>>(d, o);
+    auto x = std::make_shared<Tensor<T>>(randn<T>({n, d}, 1, 1, 2), true);
+    auto dy = std::make_shared<Array<T>>(randn<T>({n, d}, 2));
+    return [bn, x, dy] {
+        x->zero_grad();
+        bn->zero_grad();
+        (*bn)(*x).backward(*dy);
+    };
+}
+
+Run tg_chain(int length) {
+    auto x = std::make_shared<Tensor<float>>(Tensor<float>::ones({1}, true));
+    return [x, length] {
+        x->zero_grad();
+        Tensor<float> y = *x;
+        for (int i = 0; i < length; ++i) {
+            y = y + 1e-6;
+        }
+        y.backward(Array<float>(xt::ones<float>({1})));
+    };
+}
+
+Run tg_matmul(std::size_t m, std::size_t k, std::size_t n) {
+    auto a = std::make_shared<Tensor<float>>(randn<float>({m, k}, 3));
+    auto b = std::make_shared<Tensor<float>>(randn<float>({k, n}, 4));
+    return [a, b] { tg::matmul(*a, *b); };
+}
+
+Run tg_mlp_step(std::size_t batch) {
+    tg::nn::MlpConfig m;
+    m.bn = "fused";
+    auto model = tg::nn::make_mlp<float>(784, 10, m);
+    std::shared_ptr<tg::nn::Optimizer<float>> opt = tg::nn::make_optimizer(*model, {"adam", 1e-3});
+    std::mt19937_64 gen(5);
+    auto x = std::make_shared<Tensor<float>>(Array<float>(xt::empty<float>({batch, std::size_t{784}})));
+    for (auto& v : x->mutable_value()) v = static_cast<float>(std::uniform_real_distribution<double>(0, 1)(gen));
+    auto y = std::make_shared<std::vector<std::int64_t>>(batch);
+    for (auto& v : *y) v = static_cast<std::int64_t>(gen() % 10);
+    return [model, opt, x, y] {
+        opt->zero_grad();
+        tg::nn::cross_entropy((*model)(*x), *y).backward();
+        opt->step();
+    };
+}
+
+struct Row {
+    std::string name;
+    double tg = 0, torch = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tg::ensure_fast_blas(argv);
+    tg::reuse_freed_memory();
+    std::string out_path, filter;
+    bool quick = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--out" && i + 1 < argc) out_path = argv[++i];
+        else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
+        else if (a == "--quick") quick = true;
+        else {
+            std::fprintf(stderr, "tapegrad_bench: unknown argument %s; use --out FILE, --filter TEXT, --quick\n", a.c_str());
+            return 2;
+        }
+    }
+    const double min_seconds = quick ? 0.05 : 0.5;
+    std::vector<Row> rows;
+    // Cases are built only when they run: make_ours and make_theirs return the timed function.
+    auto measure = [&](const std::string& name, int threads, const std::function<Run()>& make_ours,
+                       const std::function<Run()>& make_theirs) {
+        if (!filter.empty() && name.find(filter) == std::string::npos) return;
+        tg::set_threads(threads);
+        bench::TorchSide::set_threads(threads);
+        const Run ours = make_ours();
+        const Run theirs = make_theirs();
+        Row r{name, median_seconds(ours, min_seconds), theirs ? median_seconds(theirs, min_seconds) : 0.0};
+        fmt::print(stderr, "{:<46} {:>10} {:>10} {}\n", r.name, human(r.tg), r.torch > 0 ? human(r.torch) : "-",
+                   r.torch > 0 ? fmt::format("{:.2f}", r.tg / r.torch) : "");
+        rows.push_back(r);
+    };
+
+    const std::vector<std::pair<std::size_t, std::size_t>> shapes{{256, 256}, {1024, 1024}, {4096, 1024}, {65536, 64}};
+    for (bool composite : {false, true}) {
+        for (bool f64 : {false, true}) {
+            for (int threads : {1, 2}) {
+                for (const auto& [n, d] : shapes) {
+                    const std::string name = fmt::format("batch norm {} fwd+bwd {} {}x{}, {} thread{}",
+                                                         composite ? "composite" : "fused", f64 ? "f64" : "f32", n, d,
+                                                         threads, threads > 1 ? "s" : "");
+                    measure(
+                        name, threads,
+                        [=] { return f64 ? tg_batchnorm<double>(n, d, composite) : tg_batchnorm<float>(n, d, composite); },
+                        [=] { return bench::TorchSide::batchnorm(static_cast<long>(n), static_cast<long>(d), f64, composite); });
+                }
+            }
+        }
+    }
+    measure("chain of 10,000 one-element adds, fwd+bwd", 1, [] { return tg_chain(10000); },
+            [] { return bench::TorchSide::chain(10000); });
+    measure("matmul f32 256x784 @ 784x256, 1 thread", 1, [] { return tg_matmul(256, 784, 256); },
+            [] { return bench::TorchSide::matmul(256, 784, 256); });
+    measure("matmul f32 1024^3, 1 thread", 1, [] { return tg_matmul(1024, 1024, 1024); },
+            [] { return bench::TorchSide::matmul(1024, 1024, 1024); });
+    measure("matmul f32 1024^3, 2 threads", 2, [] { return tg_matmul(1024, 1024, 1024); },
+            [] { return bench::TorchSide::matmul(1024, 1024, 1024); });
+    measure("MLP step 784-256-128-10 BN batch 256, 1 thread", 1, [] { return tg_mlp_step(256); },
+            [] { return bench::TorchSide::mlp_step(256); });
+
+    std::string md = "| case | tapegrad | libtorch | ratio |\n|---|---|---|---|\n";
+    for (const auto& r : rows) {
+        md += fmt::format("| {} | {} | {} | {} |\n", r.name, human(r.tg), r.torch > 0 ? human(r.torch) : "-",
+                          r.torch > 0 ? fmt::format("{:.2f}", r.tg / r.torch) : "-");
+    }
+    std::string cpu = "unknown CPU";
+    std::ifstream info("/proc/cpuinfo");
+    for (std::string line; std::getline(info, line);) {
+        if (line.rfind("model name", 0) == 0) {
+            cpu = line.substr(line.find(':') + 2);
+            break;
+        }
+    }
+    char date[32];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
+    const tg::BlasInfo blas = tg::blas_info();
+    const std::string header = fmt::format(
+        "Machine: {}, {} cores; {}; OpenBLAS kernels: {}; libtorch {}.\n"
+        "Each time is the median of repeated runs (at least 5, for at least {} s) after one warm-up run; ratio = "
+        "tapegrad / libtorch, below 1 means tapegrad is faster. Threads as named in each case, set for both sides.\n\n",
+        cpu, std::thread::hardware_concurrency(), date, blas.core, bench::TorchSide::version(), min_seconds);
+    fmt::print("{}{}", header, md);
+    if (!out_path.empty()) {
+        std::ofstream(out_path) << "# tapegrad vs libtorch\n\n" << header << md;
+    }
+    return 0;
+}
