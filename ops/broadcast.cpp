@@ -24,11 +24,15 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
     return out;
 }
 
+namespace {
+
 template <class T>
-Array<T> sum_to_shape(Array<T> grad, const Shape& shape) {
-    if (grad.shape().size() == shape.size() && std::equal(shape.begin(), shape.end(), grad.shape().begin())) {
-        return grad;  // nothing was broadcast: the gradient passes through, moved, not copied
-    }
+bool has_shape(const Array<T>& a, const Shape& shape) {
+    return a.shape().size() == shape.size() && std::equal(shape.begin(), shape.end(), a.shape().begin());
+}
+
+template <class T>
+Array<T> summed(const Array<T>& grad, const Shape& shape) {
     const Shape from = to_shape(grad.shape());
     if (from.size() < shape.size()) {
         throw ShapeError(fmt::format("sum_to_shape: cannot sum {} down to {}", shape_str(from),
@@ -52,13 +56,47 @@ Array<T> sum_to_shape(Array<T> grad, const Shape& shape) {
     return out;
 }
 
+}  // namespace
+
+template <class T>
+Array<T> sum_to_shape(Array<T>&& grad, const Shape& shape) {
+    return has_shape(grad, shape) ? std::move(grad) : summed(grad, shape);
+}
+
+template <class T>
+Array<T> sum_to_shape(const Array<T>& grad, const Shape& shape) {
+    return has_shape(grad, shape) ? Array<T>(grad) : summed(grad, shape);
+}
+
 template <class T>
 Array<T> broadcast_to(const Array<T>& x, const Shape& shape) {
+    // The common case, x repeated along leading axes ([D] or [1, D] to [N, D]): row copies, which
+    // are many times faster than xtensor's general broadcasting assignment.
+    const std::size_t lead = shape.size() - std::min(shape.size(), x.dimension());
+    bool rows = x.dimension() <= shape.size();
+    std::size_t first = 0;  // x's leading size-1 axes also repeat
+    while (rows && first < x.dimension() && x.shape()[first] == 1) {
+        ++first;
+    }
+    for (std::size_t i = first; rows && i < x.dimension(); ++i) {
+        rows = x.shape()[i] == shape[lead + i];
+    }
+    if (rows) {
+        Array<T> out = xt::empty<T>(shape);
+        const std::size_t inner = x.size();
+        const std::size_t copies = inner ? out.size() / inner : 0;
+        for (std::size_t r = 0; r < copies; ++r) {
+            std::copy(x.data(), x.data() + inner, out.data() + r * inner);
+        }
+        return out;
+    }
     return xt::broadcast(x, shape);
 }
 
-template Array<float> sum_to_shape(Array<float>, const Shape&);
-template Array<double> sum_to_shape(Array<double>, const Shape&);
+template Array<float> sum_to_shape(Array<float>&&, const Shape&);
+template Array<double> sum_to_shape(Array<double>&&, const Shape&);
+template Array<float> sum_to_shape(const Array<float>&, const Shape&);
+template Array<double> sum_to_shape(const Array<double>&, const Shape&);
 template Array<float> broadcast_to(const Array<float>&, const Shape&);
 template Array<double> broadcast_to(const Array<double>&, const Shape&);
 

@@ -13,8 +13,12 @@ namespace tg {
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 
 // Sums `grad` over the axes that broadcasting added or stretched, giving an array of `shape`.
+// From a temporary, an unbroadcast gradient is moved through; from a reference it is copied only
+// when nothing needs summing, and summed straight from the source otherwise.
 template <class T>
-Array<T> sum_to_shape(Array<T> grad, const Shape& shape);
+Array<T> sum_to_shape(Array<T>&& grad, const Shape& shape);
+template <class T>
+Array<T> sum_to_shape(const Array<T>& grad, const Shape& shape);
 
 // Copies `x` along the axes given (kept as size 1 in `x`) to `shape`: the adjoint of a sum.
 template <class T>

@@ -14,6 +14,12 @@ Array<T> grad_for(const Node<T>& n, std::size_t i, F&& make) {
     return n.needs_grad(i) ? sum_to_shape<T>(Array<T>(make()), n.input_shape(i)) : Array<T>();
 }
 
+// The same for an input whose gradient is the upstream gradient itself: summed straight from g.
+template <class T>
+Array<T> pass_through(const Node<T>& n, std::size_t i, const Array<T>& g) {
+    return n.needs_grad(i) ? sum_to_shape<T>(g, n.input_shape(i)) : Array<T>();
+}
+
 }  // namespace
 
 template <class T>
@@ -23,8 +29,7 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
     // d(a+b)/da = 1, d(a+b)/db = 1: the gradient passes through to both, summed over broadcasts
     return record<T>(out, "add", {a, b}, {}, "d(a+b)/da = g, d(a+b)/db = g",
                      [](const Node<T>& n, const Array<T>& g) {
-                         return Grads<T>{grad_for<T>(n, 0, [&] { return g; }),
-                                         grad_for<T>(n, 1, [&] { return g; })};
+                         return Grads<T>{pass_through(n, 0, g), pass_through(n, 1, g)};
                      });
 }
 
@@ -35,8 +40,9 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
     // d(a-b)/da = 1, d(a-b)/db = -1
     return record<T>(out, "sub", {a, b}, {}, "d(a-b)/da = g, d(a-b)/db = -g",
                      [](const Node<T>& n, const Array<T>& g) {
-                         return Grads<T>{grad_for<T>(n, 0, [&] { return g; }),
-                                         grad_for<T>(n, 1, [&] { return -g; })};
+                         Array<T> db = pass_through(n, 1, g);
+                         db *= T(-1);
+                         return Grads<T>{pass_through(n, 0, g), std::move(db)};
                      });
 }
 

@@ -53,11 +53,11 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
     }
     // Accumulated in double: a float32 running sum of many values loses digits as it grows.
     Array<double> total;
-    bool leading = true;
+    bool leading = !axes.empty();
     for (std::size_t i = 0; i < axes.size(); ++i) {
         leading = leading && axes[i] == i;
     }
-    if (leading && !axes.empty()) {
+    if (leading) {
         // Over leading axes (mean over the batch): rows added in memory order, vectorised across
         // the row, instead of xtensor's general reducer.
         const std::size_t inner = x.numel() / std::max<std::size_t>(count, 1);
@@ -89,8 +89,22 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
     // axes (the adjoint of a sum is a broadcast)
     return record<T>(Tensor<T>(std::move(value)), op, {x}, {},
                      average ? "d(mean x)/dx = broadcast(g)/n" : "d(sum x)/dx = broadcast(g)",
-                     [axes, scale](const Node<T>& n, const Array<T>& g) {
+                     [axes, scale, leading](const Node<T>& n, const Array<T>& g) {
                          const Shape& shape = n.input_shape(0);
+                         if (leading) {
+                             // g has the kept trailing shape: repeat it down the reduced rows, scaled
+                             Array<T> dx = xt::empty<T>(shape);
+                             const std::size_t inner = g.size();
+                             const std::size_t rows = inner ? dx.size() / inner : 0;
+                             for (std::size_t r = 0; r < rows; ++r) {
+                                 T* out = dx.data() + r * inner;
+#pragma omp simd
+                                 for (std::size_t j = 0; j < inner; ++j) {
+                                     out[j] = g.data()[j] * scale;
+                                 }
+                             }
+                             return Grads<T>{std::move(dx)};
+                         }
                          Array<T> kept = g;
                          kept.reshape(keepdims_shape(shape, axes));
                          Array<T> dx = broadcast_to<T>(kept, shape);
