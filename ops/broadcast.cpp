@@ -1,5 +1,7 @@
 #include "ops/broadcast.hpp"
 
+#include "ops/loops.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -50,6 +52,17 @@ Array<T> summed(const Array<T>& grad, const Shape& shape) {
             throw ShapeError(fmt::format("sum_to_shape: cannot sum {} down to {}", shape_str(from),
                                          shape_str(shape)));
         }
+    }
+    bool leading_only = true;  // summing only over leading axes: rows of the trailing shape
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+        leading_only = leading_only && axes[i] == i;
+    }
+    if (leading_only) {
+        const std::size_t inner = shape_numel(shape);
+        const std::vector<double> acc = loops::sum_rows(grad.data(), inner ? grad.size() / inner : 0, inner);
+        Array<T> out = xt::empty<T>(shape);
+        std::transform(acc.begin(), acc.end(), out.data(), [](double v) { return static_cast<T>(v); });
+        return out;
     }
     Array<T> out = xt::sum(grad, axes, xt::evaluation_strategy::immediate);
     out.reshape(shape);

@@ -3,6 +3,7 @@
 #include "ops/elementwise.hpp"
 
 #include "ops/broadcast.hpp"
+#include "ops/loops.hpp"
 
 namespace tg {
 
@@ -24,8 +25,9 @@ Array<T> pass_through(const Node<T>& n, std::size_t i, const Array<T>& g) {
 
 template <class T>
 Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
-    broadcast_shapes("add", a.shape(), b.shape());
-    Tensor<T> out(Array<T>(a.value() + b.value()));
+    const Shape shape = broadcast_shapes("add", a.shape(), b.shape());
+    auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x + y; });
+    Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() + b.value()));
     // d(a+b)/da = 1, d(a+b)/db = 1: the gradient passes through to both, summed over broadcasts
     return record<T>(out, "add", {a, b}, {}, "d(a+b)/da = g, d(a+b)/db = g",
                      [](const Node<T>& n, const Array<T>& g) {
@@ -35,8 +37,9 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
-    broadcast_shapes("sub", a.shape(), b.shape());
-    Tensor<T> out(Array<T>(a.value() - b.value()));
+    const Shape shape = broadcast_shapes("sub", a.shape(), b.shape());
+    auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x - y; });
+    Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() - b.value()));
     // d(a-b)/da = 1, d(a-b)/db = -1
     return record<T>(out, "sub", {a, b}, {}, "d(a-b)/da = g, d(a-b)/db = -g",
                      [](const Node<T>& n, const Array<T>& g) {
@@ -48,27 +51,37 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
-    broadcast_shapes("mul", a.shape(), b.shape());
-    Tensor<T> out(Array<T>(a.value() * b.value()));
+    const Shape shape = broadcast_shapes("mul", a.shape(), b.shape());
+    auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x * y; });
+    Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() * b.value()));
     // d(a*b)/da = b, d(a*b)/db = a
     return record<T>(out, "mul", {a, b}, {a, b}, "d(a*b)/da = g*b, d(a*b)/db = g*a",
                      [](const Node<T>& n, const Array<T>& g) {
-                         return Grads<T>{grad_for<T>(n, 0, [&] { return g * n.saved_value(1); }),
-                                         grad_for<T>(n, 1, [&] { return g * n.saved_value(0); })};
+                         auto times = [&](const Array<T>& other, std::size_t i) {
+                             if (!n.needs_grad(i)) {
+                                 return Array<T>();
+                             }
+                             auto fast = loops::binary(g, other, to_shape(g.shape()), [](T x, T y) { return x * y; });
+                             return sum_to_shape<T>(fast ? std::move(*fast) : Array<T>(g * other), n.input_shape(i));
+                         };
+                         return Grads<T>{times(n.saved_value(1), 0), times(n.saved_value(0), 1)};
                      });
 }
 
 template <class T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
-    broadcast_shapes("div", a.shape(), b.shape());
-    Tensor<T> out(Array<T>(a.value() / b.value()));
+    const Shape shape = broadcast_shapes("div", a.shape(), b.shape());
+    auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x / y; });
+    Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() / b.value()));
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
     return record<T>(out, "div", {a, b}, {a, b}, "d(a/b)/da = g/b, d(a/b)/db = -g*a/b^2",
                      [](const Node<T>& n, const Array<T>& g) {
                          const Array<T>& av = n.saved_value(0);
                          const Array<T>& bv = n.saved_value(1);
+                         auto fast = n.needs_grad(0) ? loops::binary(g, bv, to_shape(g.shape()), [](T x, T y) { return x / y; })
+                                                     : std::nullopt;
                          return Grads<T>{
-                             grad_for<T>(n, 0, [&] { return g / bv; }),
+                             fast ? sum_to_shape<T>(std::move(*fast), n.input_shape(0)) : grad_for<T>(n, 0, [&] { return g / bv; }),
                              grad_for<T>(n, 1, [&] { return -g * av / xt::square(bv); })};
                      });
 }
@@ -85,13 +98,14 @@ template <class T>
 Tensor<T> pow(const Tensor<T>& x, double exponent) {
     const T p = static_cast<T>(exponent);
     // xt::square is many times faster than xt::pow(x, 2) (PERF_NOTES, trap 5).
-    Tensor<T> out(p == T(2) ? Array<T>(xt::square(x.value())) : Array<T>(xt::pow(x.value(), p)));
+    Tensor<T> out(p == T(2) ? loops::unary(x.value(), [](T v) { return v * v; }) : Array<T>(xt::pow(x.value(), p)));
     // d(x^p)/dx = p * x^(p-1)
     return record<T>(out, "pow", {x}, {x}, "d(x^p)/dx = g*p*x^(p-1)",
                      [p](const Node<T>& n, const Array<T>& g) {
                          const Array<T>& xv = n.saved_value(0);
                          if (p == T(2)) {
-                             return Grads<T>{Array<T>(T(2) * xv * g)};
+                             auto fast = loops::binary(xv, g, to_shape(g.shape()), [](T x, T y) { return T(2) * x * y; });
+                             return Grads<T>{fast ? std::move(*fast) : Array<T>(T(2) * xv * g)};
                          }
                          return Grads<T>{Array<T>(p * xt::pow(xv, p - T(1)) * g)};
                      });

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "ops/broadcast.hpp"
+#include "ops/loops.hpp"
 
 namespace tg {
 
@@ -61,16 +62,7 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
         // Over leading axes (mean over the batch): rows added in memory order, vectorised across
         // the row, instead of xtensor's general reducer.
         const std::size_t inner = x.numel() / std::max<std::size_t>(count, 1);
-        std::vector<double> acc(inner, 0.0);
-        const T* v = x.value().data();
-        double* a = acc.data();
-        for (std::size_t r = 0; r < count; ++r) {
-            const T* row = v + r * inner;
-#pragma omp simd
-            for (std::size_t j = 0; j < inner; ++j) {
-                a[j] += static_cast<double>(row[j]);
-            }
-        }
+        const std::vector<double> acc = loops::sum_rows(x.value().data(), count, inner);
         Shape kept(in_shape.begin() + static_cast<long>(axes.size()), in_shape.end());
         total = xt::adapt(acc, kept);
     } else {

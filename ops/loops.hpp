@@ -1,0 +1,136 @@
+// Element-wise loops for the broadcast patterns that dominate real graphs: equal shapes, a row
+// repeated down leading axes ((N, D) with (D)), and a scalar. They run across threads for large
+// arrays (xtensor's own assignment is single-threaded) and vectorise; for any other pattern they
+// return nothing and the op uses an xtensor expression instead.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg::loops {
+
+constexpr std::size_t parallel_threshold = 1 << 15;  // elements
+
+// How an operand's elements line up with the output's.
+enum class Pattern { same, row, scalar, other };
+
+template <class T>
+Pattern pattern(const Array<T>& x, const Shape& out) {
+    if (x.size() == 1) {
+        return Pattern::scalar;
+    }
+    if (x.dimension() == out.size() && std::equal(out.begin(), out.end(), x.shape().begin())) {
+        return Pattern::same;
+    }
+    std::size_t first = 0;  // leading size-1 axes repeat too
+    while (first < x.dimension() && x.shape()[first] == 1) {
+        ++first;
+    }
+    const std::size_t rest = x.dimension() - first;
+    if (rest > out.size()) {
+        return Pattern::other;
+    }
+    for (std::size_t i = 0; i < rest; ++i) {
+        if (x.shape()[first + i] != out[out.size() - rest + i]) {
+            return Pattern::other;
+        }
+    }
+    return Pattern::row;
+}
+
+namespace detail {
+
+// o[r, j] = f(a[r, j], b[r, j]) for rows of `inner` values; a row stride of 0 repeats a row, and
+// a scalar operand is read once.
+template <bool AScalar, bool BScalar, class T, class F>
+void rows(const T* a, std::size_t a_stride, const T* b, std::size_t b_stride, T* o, std::size_t rows,
+          std::size_t inner, F f) {
+#pragma omp parallel for schedule(static) if (rows * inner > parallel_threshold)
+    for (std::size_t r = 0; r < rows; ++r) {
+        const T* ar = a + r * a_stride;
+        const T* br = b + r * b_stride;
+        T* orow = o + r * inner;
+#pragma omp simd
+        for (std::size_t j = 0; j < inner; ++j) {
+            orow[j] = f(AScalar ? a[0] : ar[j], BScalar ? b[0] : br[j]);
+        }
+    }
+}
+
+}  // namespace detail
+
+// f(a, b) elementwise under broadcasting to `shape`, or nothing for a pattern not handled here.
+template <class T, class F>
+std::optional<Array<T>> binary(const Array<T>& a, const Array<T>& b, const Shape& shape, F f) {
+    const Pattern pa = pattern(a, shape);
+    const Pattern pb = pattern(b, shape);
+    if (pa == Pattern::other || pb == Pattern::other || (pa == Pattern::row && pb == Pattern::row)) {
+        return std::nullopt;
+    }
+    Array<T> out = xt::empty<T>(shape);
+    const std::size_t n = out.size();
+    const std::size_t inner = pa == Pattern::row ? a.size() : pb == Pattern::row ? b.size() : n;
+    const std::size_t count = inner ? n / inner : 0;
+    const std::size_t as = pa == Pattern::same ? inner : 0;
+    const std::size_t bs = pb == Pattern::same ? inner : 0;
+    const bool a1 = pa == Pattern::scalar, b1 = pb == Pattern::scalar;
+    if (a1 && b1) {
+        detail::rows<true, true>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
+    } else if (a1) {
+        detail::rows<true, false>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
+    } else if (b1) {
+        detail::rows<false, true>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
+    } else {
+        detail::rows<false, false>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
+    }
+    return out;
+}
+
+// Sums of x viewed as (rows, inner) over its rows, in double: the reduction over leading axes
+// (a mean over the batch, a gradient summed back to a bias). Each thread sums its share of the
+// rows into its own partial sums, added in thread order, so the result does not depend on timing.
+template <class T>
+std::vector<double> sum_rows(const T* x, std::size_t rows, std::size_t inner) {
+    const bool parallel = rows * inner > parallel_threshold && omp_get_max_threads() > 1;
+    const std::size_t threads = parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1;
+    std::vector<std::vector<double>> partial(threads, std::vector<double>(inner, 0.0));
+#pragma omp parallel if (parallel)
+    {
+        double* acc = partial[static_cast<std::size_t>(omp_get_thread_num())].data();
+#pragma omp for schedule(static)
+        for (std::size_t r = 0; r < rows; ++r) {
+            const T* row = x + r * inner;
+#pragma omp simd
+            for (std::size_t j = 0; j < inner; ++j) {
+                acc[j] += static_cast<double>(row[j]);
+            }
+        }
+    }
+    for (std::size_t t = 1; t < threads; ++t) {
+        for (std::size_t j = 0; j < inner; ++j) {
+            partial[0][j] += partial[t][j];
+        }
+    }
+    return std::move(partial[0]);
+}
+
+// f(x) elementwise, across threads for large arrays.
+template <class T, class F>
+Array<T> unary(const Array<T>& x, F f) {
+    Array<T> out = xt::empty<T>(x.shape());
+    const std::size_t n = x.size();
+    const T* in = x.data();
+    T* o = out.data();
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
+    for (std::size_t i = 0; i < n; ++i) {
+        o[i] = f(in[i]);
+    }
+    return out;
+}
+
+}  // namespace tg::loops
