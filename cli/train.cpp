@@ -80,6 +80,26 @@ std::vector<std::size_t> parse_hidden(const std::string& s) {
     return out;
 }
 
+MlpConfig mlp_config(const TrainArgs& a, const std::string& bn) {
+    MlpConfig m;
+    m.hidden = parse_hidden(a.hidden);
+    m.bn = bn;
+    m.act = a.act;
+    m.dropout = a.dropout;
+    m.seed = a.seed;
+    return m;
+}
+
+OptimConfig optim_config(const TrainArgs& a) {
+    OptimConfig o;
+    o.name = a.optim;
+    o.lr = a.lr.value_or(a.optim == "adam" ? 1e-3 : 0.1);
+    o.momentum = a.momentum;
+    o.nesterov = a.nesterov;
+    o.weight_decay = a.weight_decay;
+    return o;
+}
+
 template <class T>
 Split<T> load_data(const TrainArgs& a) {
     Split<T> d;
@@ -177,22 +197,11 @@ int train(const TrainArgs& a) {
         tg::set_threads(a.threads);
     }
     Split<T> d = load_data<T>(a);
-    MlpConfig m;
-    m.hidden = parse_hidden(a.hidden);
-    m.bn = a.bn;
-    m.act = a.act;
-    m.dropout = a.dropout;
-    m.seed = a.seed;
-    auto model = make_mlp<T>(d.train.features(), d.train.classes, m);
+    auto model = make_mlp<T>(d.train.features(), d.train.classes, mlp_config(a, a.bn));
     if (!a.load.empty()) {
         load_model(*model, a.load);
     }
-    OptimConfig o;
-    o.name = a.optim;
-    o.lr = a.lr.value_or(a.optim == "adam" ? 1e-3 : 0.1);
-    o.momentum = a.momentum;
-    o.nesterov = a.nesterov;
-    o.weight_decay = a.weight_decay;
+    const OptimConfig o = optim_config(a);
     auto opt = make_optimizer(*model, o);
     const tg::BlasInfo blas = tg::blas_info();
     fmt::print("{} on {} ({} train, {} test, {} features, {} classes), {} {}, lr {:g}, batch {}, BLAS {} x{}\n",
@@ -308,20 +317,8 @@ int experiment(const TrainArgs& a) {
     std::vector<Drift> drift_per_epoch;
     std::vector<std::unique_ptr<Optimizer<T>>> opts;
     for (std::size_t r = 0; r < runs.size(); ++r) {
-        MlpConfig m;
-        m.hidden = parse_hidden(a.hidden);
-        m.bn = runs[r];
-        m.act = a.act;
-        m.dropout = a.dropout;
-        m.seed = a.seed;
-        models.push_back(make_mlp<T>(d.train.features(), d.train.classes, m));
-        OptimConfig o;
-        o.name = a.optim;
-        o.lr = a.lr.value_or(a.optim == "adam" ? 1e-3 : 0.1);
-        o.momentum = a.momentum;
-        o.nesterov = a.nesterov;
-        o.weight_decay = a.weight_decay;
-        opts.push_back(make_optimizer(*models[r], o));
+        models.push_back(make_mlp<T>(d.train.features(), d.train.classes, mlp_config(a, runs[r])));
+        opts.push_back(make_optimizer(*models[r], optim_config(a)));
     }
     fmt::print("experiment bn: {} on {}, hidden {}, {}, {} epochs, seed {}; the same initial weights and batches for "
                "all three runs\n", tg::dtype_name<T>(), a.data, a.hidden, a.optim, a.epochs, a.seed);

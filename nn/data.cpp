@@ -222,46 +222,49 @@ Dataset<T> load_csv(const std::string& path) {
     return d;
 }
 
-template <class T>
-Dataset<T> two_spirals(std::size_t n, std::uint64_t seed, double noise) {
-    std::mt19937_64 gen(seed);
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    std::normal_distribution<double> z(0.0, noise > 0 ? noise : 1.0);
-    Dataset<T> d;
-    d.x = xt::empty<T>({n, std::size_t{2}});
-    d.classes = 2;
-    const double pi = std::acos(-1.0);
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::int64_t k = static_cast<std::int64_t>(i % 2);
-        const double t = std::sqrt(u(gen));  // denser towards the outside, where the arms are longer
-        const double r = 0.1 + t;
-        const double a = 3.0 * pi * t + static_cast<double>(k) * pi;
-        d.x(i, 0) = static_cast<T>(r * std::cos(a) + (noise > 0 ? z(gen) : 0.0));
-        d.x(i, 1) = static_cast<T>(r * std::sin(a) + (noise > 0 ? z(gen) : 0.0));
-        d.y.push_back(k);
-    }
-    return d;
-}
+namespace {
 
-template <class T>
-Dataset<T> two_moons(std::size_t n, std::uint64_t seed, double noise) {
+// n points of two classes alternating, point(k, t) giving class k's point for a uniform t in
+// [0, 1), plus Gaussian noise.
+template <class T, class P>
+Dataset<T> two_classes(std::size_t n, std::uint64_t seed, double noise, P point) {
     std::mt19937_64 gen(seed);
     std::uniform_real_distribution<double> u(0.0, 1.0);
     std::normal_distribution<double> z(0.0, noise > 0 ? noise : 1.0);
     Dataset<T> d;
     d.x = xt::empty<T>({n, std::size_t{2}});
     d.classes = 2;
-    const double pi = std::acos(-1.0);
     for (std::size_t i = 0; i < n; ++i) {
         const std::int64_t k = static_cast<std::int64_t>(i % 2);
-        const double t = pi * u(gen);
-        const double x0 = k == 0 ? std::cos(t) : 1.0 - std::cos(t);
-        const double x1 = k == 0 ? std::sin(t) : 0.5 - std::sin(t);
+        const auto [x0, x1] = point(k, u(gen));
         d.x(i, 0) = static_cast<T>(x0 + (noise > 0 ? z(gen) : 0.0));
         d.x(i, 1) = static_cast<T>(x1 + (noise > 0 ? z(gen) : 0.0));
         d.y.push_back(k);
     }
     return d;
+}
+
+const double pi = std::acos(-1.0);
+
+}  // namespace
+
+template <class T>
+Dataset<T> two_spirals(std::size_t n, std::uint64_t seed, double noise) {
+    return two_classes<T>(n, seed, noise, [](std::int64_t k, double u) {
+        const double t = std::sqrt(u);  // denser towards the outside, where the arms are longer
+        const double r = 0.1 + t;
+        const double a = 3.0 * pi * t + static_cast<double>(k) * pi;
+        return std::pair<double, double>{r * std::cos(a), r * std::sin(a)};
+    });
+}
+
+template <class T>
+Dataset<T> two_moons(std::size_t n, std::uint64_t seed, double noise) {
+    return two_classes<T>(n, seed, noise, [](std::int64_t k, double u) {
+        const double t = pi * u;
+        return k == 0 ? std::pair<double, double>{std::cos(t), std::sin(t)}
+                      : std::pair<double, double>{1.0 - std::cos(t), 0.5 - std::sin(t)};
+    });
 }
 
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::size_t epoch) {
