@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/runtime.hpp"
+#include "core/anomaly.hpp"
 #include "core/engine.hpp"
 #include "core/gradcheck.hpp"
 #include "core/tensor.hpp"

@@ -58,6 +58,9 @@ void add_options(CLI::App* cmd, TrainArgs& a, bool experiment) {
         cmd->add_option("--load", a.load, "start from a model saved with --save (same architecture)");
     }
     cmd->add_flag("--quiet", a.quiet, "no progress bar");
+    cmd->add_flag("--detect-anomaly", a.detect_anomaly,
+                  "check every op's result and every gradient for NaN and infinity, and stop at the first, "
+                  "naming the op and how its input was computed (slower)");
 }
 
 std::vector<std::size_t> parse_hidden(const std::string& s) {
@@ -390,7 +393,20 @@ void add_experiment_command(CLI::App& app, TrainArgs& a) {
                 a, true);
 }
 
-int run_train(const TrainArgs& a) { return a.dtype == "f64" ? train<double>(a) : train<float>(a); }
-int run_experiment_bn(const TrainArgs& a) { return a.dtype == "f64" ? experiment<double>(a) : experiment<float>(a); }
+int run_train(const TrainArgs& a) {
+    std::optional<tg::DetectAnomalyGuard> anomaly;
+    if (a.detect_anomaly) {
+        anomaly.emplace();
+    }
+    return a.dtype == "f64" ? train<double>(a) : train<float>(a);
+}
+
+int run_experiment_bn(const TrainArgs& a) {
+    std::optional<tg::DetectAnomalyGuard> anomaly;
+    if (a.detect_anomaly) {
+        anomaly.emplace();
+    }
+    return a.dtype == "f64" ? experiment<double>(a) : experiment<float>(a);
+}
 
 }  // namespace tgcli

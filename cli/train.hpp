@@ -31,6 +31,7 @@ struct TrainArgs {
     int threads = 0;                     // 0: OpenBLAS's default
     std::string log, plot, save, load;
     bool quiet = false;
+    bool detect_anomaly = false;
 };
 
 void add_train_command(CLI::App& app, TrainArgs& args);

@@ -1,5 +1,7 @@
 #include "core/engine.hpp"
 
+#include "core/anomaly.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -144,6 +146,13 @@ void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions o
                     "backward of '{}': the gradient for input {} has the wrong shape; expected "
                     "{}, got {}",
                     node.op, i, shape_str(node.input_shapes[i]), shape_str(to_shape(contributions[i].shape()))));
+            }
+        }
+        if (anomaly_enabled()) {
+            for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+                if (node.inputs[i]->requires_grad) {
+                    check_backward(*t, node, i, contributions[i]);
+                }
             }
         }
         if (observer) {

@@ -38,6 +38,12 @@ public:
     using Error::Error;
 };
 
+// A NaN or an infinity met under a DetectAnomalyGuard (core/anomaly.hpp).
+class AnomalyError : public Error {
+public:
+    using Error::Error;
+};
+
 // A file that cannot be read or written, or whose contents are not what they claim to be.
 class IoError : public Error {
 public:

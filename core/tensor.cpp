@@ -1,5 +1,7 @@
 #include "core/tensor.hpp"
 
+#include "core/anomaly.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -195,6 +197,9 @@ Tensor<T> Tensor<T>::detach() const {
 template <class T>
 Tensor<T> record(Tensor<T> out, const char* op, std::vector<Tensor<T>> inputs,
                  std::vector<Tensor<T>> saved, const char* rule, BackwardFn<T> backward) {
+    if (anomaly_enabled()) {
+        check_forward(op, out.value(), inputs);
+    }
     if (!grad_enabled()) {
         return out;
     }
