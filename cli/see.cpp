@@ -53,10 +53,9 @@ tg::nn::BatchNormImpl impl_of(const SeeArgs& a) {
     return a.bn.impl == "composite" ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
 }
 
-// Draws the graph after backward, with every gradient kept, into --out.
+// Runs backward on f with every gradient kept and draws its graph into --out.
 template <class T>
-tg::see::Rendered draw_graph(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl) {
-    Forward<T> f = forward(c, impl);
+tg::see::Rendered draw_graph(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl, Forward<T>& f) {
     tg::see::retain_all_grads(f.y);
     f.y.backward(c.dy);
     tg::see::DotOptions o;
@@ -100,9 +99,9 @@ template <class T>
 int graph(const SeeArgs& a) {
     const auto c = load_case<T>(a.bn);
     const auto impl = impl_of(a);
-    const tg::see::Rendered r = draw_graph(a, c, impl);
-    // the tape itself, as a flat list in the order it was recorded
     Forward<T> f = forward(c, impl);
+    const tg::see::Rendered r = draw_graph(a, c, impl, f);
+    // the same tape, as a flat list in the order it was recorded
     const auto tape = tg::see::tape_of(f.y);
     if (a.format == "json") {
         json j{{"graph", rendered_json(r)}, {"tape", json::array()}};
@@ -195,7 +194,8 @@ template <class T>
 int walkthrough(const SeeArgs& a) {
     const auto c = load_case<T>(a.bn);
     const auto impl = tg::nn::BatchNormImpl::composite;
-    const tg::see::Rendered r = draw_graph(a, c, impl);
+    Forward<T> drawn = forward(c, impl);
+    const tg::see::Rendered r = draw_graph(a, c, impl, drawn);
     std::string trace_text_out, report_text_out;
     const json trace = trace_into(a, c, impl, trace_text_out);
     const json reports = reports_into(a, c, report_text_out);

@@ -56,8 +56,10 @@ Side<T> run_side(const BnCase<T>& c, nn::BatchNormImpl impl, const ReportOptions
     auto bn = c.make_module(impl);
     Tensor<T> x = Tensor<T>(c.x, true).named("X");
     Tensor<T> y = (*bn)(x);
-    // The cost of keeping the graph: op nodes and the distinct storages they saved.
+    // The cost of keeping the graph: op nodes and the distinct storages they saved. The composite's
+    // intermediates whose gradients the report compares are kept on the same walk.
     std::unordered_set<const void*> storages;
+    std::map<std::string, Tensor<T>> kept;
     for (const auto& e : tape_of(y)) {
         const auto& fn = e.tensor->grad_fn;
         if (!fn) {
@@ -72,11 +74,6 @@ Side<T> run_side(const BnCase<T>& c, nn::BatchNormImpl impl, const ReportOptions
         }
         if (impl == nn::BatchNormImpl::composite && (e.label == "xhat" || e.label == "sigma2" || e.label == "mu")) {
             e.tensor->retains_grad = true;
-        }
-    }
-    std::map<std::string, Tensor<T>> kept;
-    for (const auto& e : tape_of(y)) {
-        if (e.tensor->retains_grad) {
             kept[e.label] = e.handle();
         }
     }

@@ -25,6 +25,20 @@ Tensor<T> random_tensor(const tg::Shape& shape, unsigned seed, double lo = -1.0,
     return Tensor<T>(std::move(v), requires_grad);
 }
 
+// The message of the exception of type E that f throws; fails the test if f throws none.
+template <class E, class F>
+std::string message_of(F&& f) {
+    try {
+        f();
+    } catch (const E& e) {
+        return e.what();
+    }
+    FAIL("no exception of the expected type was thrown");
+    return "";
+}
+
+inline bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
 // Runs gradcheck and reports its summary if it fails.
 inline void check_gradients(const tg::GradcheckFn& f, const std::vector<Tensor<double>>& inputs,
                             tg::GradcheckOptions options = {}) {

@@ -2,30 +2,15 @@
 #include "cli_helpers.hpp"
 
 using tg::Array;
+using tgtest::has;
+using tgtest::message_of;
 using tg::Tensor;
-
-namespace {
-
-template <class F>
-std::string anomaly(F&& f) {
-    try {
-        f();
-    } catch (const tg::AnomalyError& e) {
-        return e.what();
-    }
-    FAIL("no AnomalyError");
-    return "";
-}
-
-bool has(const std::string& s, const std::string& p) { return s.find(p) != std::string::npos; }
-
-}  // namespace
 
 TEST_CASE("a square root of a negative value stops in forward, naming the op and where its input came from") {
     tg::DetectAnomalyGuard guard;
     Tensor<double> x = Tensor<double>(Array<double>{4., 1.}, true).named("x");
     Tensor<double> shifted = (x - 2.0).named("shifted");
-    const std::string m = anomaly([&] { tg::sqrt(shifted); });
+    const std::string m = message_of<tg::AnomalyError>([&] { tg::sqrt(shifted); });
     CHECK(has(m, "anomaly in forward: sqrt produced NaN (1 of 2 values)"));
     CHECK(has(m, "sqrt(shifted), where shifted = sub(x, 2)"));
     CHECK(has(m, "negative"));
@@ -35,7 +20,7 @@ TEST_CASE("a zero variance in the composite batch norm is caught at the division
     tg::DetectAnomalyGuard guard;
     Tensor<double> X = Tensor<double>(Array<double>{{1., 3.}, {2., 3.}, {3., 3.}}, true).named("X");
     // eps = 0, the one a learner forgets (the modules refuse it): the constant feature divides 0 by 0
-    const std::string m = anomaly([&] { tg::batchnorm_composite<double>(X, std::nullopt, std::nullopt, {0}, 0.0); });
+    const std::string m = message_of<tg::AnomalyError>([&] { tg::batchnorm_composite<double>(X, std::nullopt, std::nullopt, {0}, 0.0); });
     CHECK(has(m, "div produced NaN"));
     CHECK(has(m, "div(xc, std)"));
     CHECK(has(m, "sigma2 = mean(pow(xc))"));
@@ -47,7 +32,7 @@ TEST_CASE("an infinite gradient stops in backward, naming the node and the input
     Tensor<double> r = tg::sqrt(x).named("r");  // sqrt(0) = 0 is fine; its slope there is not
     Tensor<double> y = tg::sum(r);
     tg::DetectAnomalyGuard guard;
-    const std::string m = anomaly([&] { y.backward(); });
+    const std::string m = message_of<tg::AnomalyError>([&] { y.backward(); });
     CHECK(has(m, "anomaly in backward: the gradient that sqrt sends to 'x' holds an infinity"));
     CHECK(has(m, "r = sqrt(x)"));
 }

@@ -4,6 +4,8 @@
 #include "cli_helpers.hpp"
 
 using tg::Array;
+using tgtest::has;
+using tgtest::message_of;
 using namespace tg::nn;
 using tgtest::TempDir;
 
@@ -32,18 +34,6 @@ std::string labels(std::uint32_t n, std::size_t count) {
     return s;
 }
 
-template <class F>
-std::string io_error(F&& f) {
-    try {
-        f();
-    } catch (const tg::IoError& e) {
-        return e.what();
-    }
-    FAIL("no IoError");
-    return "";
-}
-
-bool has(const std::string& s, const std::string& p) { return s.find(p) != std::string::npos; }
 
 }  // namespace
 
@@ -61,24 +51,24 @@ TEST_CASE("the IDX readers read gzip-compressed and plain files") {
 TEST_CASE("the IDX readers refuse wrong magic numbers, truncation, trailing data and absurd headers") {
     TempDir dir;
     write_gz(dir / "magic.gz", be32(0x801) + be32(1) + "x");
-    CHECK(has(io_error([&] { read_idx_images(dir / "magic.gz"); }), "wrong magic number 0x00000801"));
+    CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "magic.gz"); }), "wrong magic number 0x00000801"));
     write_gz(dir / "short.gz", images(3, 2, 2, 10));
-    CHECK(has(io_error([&] { read_idx_images(dir / "short.gz"); }), "truncated"));
+    CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "short.gz"); }), "truncated"));
     write_gz(dir / "long.gz", images(3, 2, 2, 13));
-    CHECK(has(io_error([&] { read_idx_images(dir / "long.gz"); }), "data after"));
+    CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "long.gz"); }), "data after"));
     write_gz(dir / "huge.gz", images(1000000, 100000, 100000, 0));
-    CHECK(has(io_error([&] { read_idx_images(dir / "huge.gz"); }), "refusing"));
+    CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "huge.gz"); }), "refusing"));
     write_gz(dir / "zero.gz", images(0, 2, 2, 0));
-    CHECK(has(io_error([&] { read_idx_images(dir / "zero.gz"); }), "is 0"));
+    CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "zero.gz"); }), "is 0"));
     std::ofstream(dir / "corrupt.gz") << std::string("\x1f\x8b\x08\x00garbage-that-is-not-deflate", 31);
     CHECK_THROWS_AS(read_idx_labels(dir / "corrupt.gz"), tg::IoError);
-    CHECK(has(io_error([&] { read_idx_labels(dir / "none.gz"); }), "cannot open"));
+    CHECK(has(message_of<tg::IoError>([&] { read_idx_labels(dir / "none.gz"); }), "cannot open"));
     // a label file of another length than the images
     const std::string d = (dir.path / "fmnist").string();
     tgtest::fs::create_directories(d);
     write_gz(d + "/train-images-idx3-ubyte.gz", images(3, 2, 2, 12));
     write_gz(d + "/train-labels-idx1-ubyte.gz", labels(2, 2));
-    CHECK(has(io_error([&] { load_fashion_mnist<float>(d); }), "has 3 images but"));
+    CHECK(has(message_of<tg::IoError>([&] { load_fashion_mnist<float>(d); }), "has 3 images but"));
 }
 
 TEST_CASE("Fashion-MNIST loads from Debian's package when it is installed") {
@@ -113,16 +103,16 @@ TEST_CASE("the CSV loader reads features then a label, with or without a header"
 TEST_CASE("the CSV loader refuses ragged rows, non-numbers, bad labels and empty files, naming file and line") {
     TempDir dir;
     std::ofstream(dir / "ragged.csv") << "1,2,0\n3,1\n";
-    CHECK(has(io_error([&] { load_csv<double>(dir / "ragged.csv"); }), "ragged.csv:2: 2 fields, but the first row has 3"));
+    CHECK(has(message_of<tg::IoError>([&] { load_csv<double>(dir / "ragged.csv"); }), "ragged.csv:2: 2 fields, but the first row has 3"));
     std::ofstream(dir / "text.csv") << "x,y,l\n1,2,0\n1,abc,1\n";
-    CHECK(has(io_error([&] { load_csv<double>(dir / "text.csv"); }), "text.csv:3"));
+    CHECK(has(message_of<tg::IoError>([&] { load_csv<double>(dir / "text.csv"); }), "text.csv:3"));
     std::ofstream(dir / "label.csv") << "1,2,0.5\n";
-    CHECK(has(io_error([&] { load_csv<double>(dir / "label.csv"); }), "not a class number"));
+    CHECK(has(message_of<tg::IoError>([&] { load_csv<double>(dir / "label.csv"); }), "not a class number"));
     std::ofstream(dir / "neg.csv") << "1,2,-1\n";
     CHECK_THROWS_AS(load_csv<double>(dir / "neg.csv"), tg::IoError);
     std::ofstream(dir / "empty.csv") << "a,b\n";
-    CHECK(has(io_error([&] { load_csv<double>(dir / "empty.csv"); }), "no data rows"));
-    CHECK(has(io_error([&] { load_csv<double>(dir / "missing.csv"); }), "cannot open"));
+    CHECK(has(message_of<tg::IoError>([&] { load_csv<double>(dir / "empty.csv"); }), "no data rows"));
+    CHECK(has(message_of<tg::IoError>([&] { load_csv<double>(dir / "missing.csv"); }), "cannot open"));
 }
 
 TEST_CASE("spirals and moons are seeded; scaling is fitted on the training set") {

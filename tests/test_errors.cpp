@@ -2,24 +2,9 @@
 #include "helpers.hpp"
 
 using tg::Array;
+using tgtest::has;
+using tgtest::message_of;
 using tg::Tensor;
-
-namespace {
-
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    FAIL("no exception of the expected type was thrown");
-    return "";
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-}  // namespace
 
 TEST_CASE("a non-broadcastable add names the op and both shapes") {
     Tensor<double> a = Tensor<double>::zeros({4, 3});
