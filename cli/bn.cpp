@@ -115,13 +115,46 @@ std::string case_dtype(const BnArgs& a) {
                                      tg::npy_dtype_name(info.descr)));
 }
 
-template <class T>
-tg::see::BnCase<T> load_case(const BnArgs& a) {
-    tg::see::BnCase<T> c;
+tg::nn::BatchNormOptions check_bn_args(const BnArgs& a) {
     if (a.x.empty()) {
         if (a.n == 0 || a.d == 0) {
             throw tg::ShapeError(fmt::format("bn: --n and --d must be at least 1, got {} x {}", a.n, a.d));
         }
+        if (a.n > max_random_values / a.d) {
+            throw tg::ShapeError(fmt::format("bn: a random input of {} x {} is too large; keep --n times --d at most "
+                                             "{}, or give the data with --x",
+                                             a.n, a.d, max_random_values));
+        }
+    }
+    if (a.no_affine && (!a.gamma.empty() || !a.beta.empty())) {
+        throw tg::ValueError("bn: --gamma and --beta cannot be used with --no-affine");
+    }
+    if (a.no_track && (!a.running_mean.empty() || !a.running_var.empty() || a.num_batches_tracked)) {
+        throw tg::ValueError(
+            "bn: --running-mean, --running-var and --num-batches-tracked cannot be used with --no-track");
+    }
+    if (a.num_batches_tracked && *a.num_batches_tracked < 0) {
+        throw tg::ValueError(fmt::format("bn: --num-batches-tracked must be 0 or more, got {}",
+                                         *a.num_batches_tracked));
+    }
+    tg::nn::BatchNormOptions o;
+    o.convention = a.convention == "cs231n" ? tg::nn::Convention::cs231n : tg::nn::Convention::pytorch;
+    o.eps = a.eps;
+    o.momentum = a.cumulative ? std::nullopt
+                 : a.momentum ? a.momentum
+                              : std::optional<double>(o.convention == tg::nn::Convention::cs231n ? 0.9 : 0.1);
+    o.affine = !a.no_affine;
+    o.track_running_stats = !a.no_track;
+    o.impl = a.impl == "composite" ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
+    tg::nn::BatchNorm1d<double>(1, o);  // the module's own checks of eps and momentum, with its messages
+    return o;
+}
+
+template <class T>
+tg::see::BnCase<T> load_case(const BnArgs& a) {
+    tg::see::BnCase<T> c;
+    c.options = check_bn_args(a);
+    if (a.x.empty()) {
         std::mt19937_64 rng(a.seed);
         std::normal_distribution<double> dist(0.0, 1.0);
         c.x = xt::empty<T>({a.n, a.d});
@@ -147,27 +180,6 @@ tg::see::BnCase<T> load_case(const BnArgs& a) {
         }
     }
     const std::size_t C = c.x.shape()[1];
-
-    tg::nn::BatchNormOptions& o = c.options;
-    o.convention = a.convention == "cs231n" ? tg::nn::Convention::cs231n : tg::nn::Convention::pytorch;
-    o.eps = a.eps;
-    o.momentum = a.cumulative ? std::nullopt
-                 : a.momentum ? a.momentum
-                              : std::optional<double>(o.convention == tg::nn::Convention::cs231n ? 0.9 : 0.1);
-    o.affine = !a.no_affine;
-    o.track_running_stats = !a.no_track;
-    o.impl = a.impl == "composite" ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
-    if (a.no_affine && (!a.gamma.empty() || !a.beta.empty())) {
-        throw tg::ValueError("bn: --gamma and --beta cannot be used with --no-affine");
-    }
-    if (a.no_track && (!a.running_mean.empty() || !a.running_var.empty() || a.num_batches_tracked)) {
-        throw tg::ValueError(
-            "bn: --running-mean, --running-var and --num-batches-tracked cannot be used with --no-track");
-    }
-    if (a.num_batches_tracked && *a.num_batches_tracked < 0) {
-        throw tg::ValueError(fmt::format("bn: --num-batches-tracked must be 0 or more, got {}",
-                                         *a.num_batches_tracked));
-    }
     auto per_channel = [&](const std::string& option, const std::string& path) -> std::optional<Array<T>> {
         if (path.empty()) {
             return std::nullopt;
@@ -182,8 +194,8 @@ tg::see::BnCase<T> load_case(const BnArgs& a) {
     c.running_var = per_channel("--running-var", a.running_var);
     c.num_batches_tracked = a.num_batches_tracked.value_or(0);
     c.training = a.mode == "train";
-    // Validate the module options and the input against them now, with the module's own messages.
-    c.make_module(o.impl);
+    // Validate the input against the module's options now, with the module's own messages.
+    c.make_module(c.options.impl);
     return c;
 }
 

@@ -33,6 +33,13 @@ struct BnArgs {
 // otherwise --n, --d and --seed describe a random input used when --x is absent.
 void add_bn_options(CLI::App* cmd, BnArgs& args, bool files_required);
 
+// Largest random input (--n times --d) the batch-norm commands generate: 2^26 values.
+inline constexpr std::size_t max_random_values = std::size_t{1} << 26;
+
+// Checks the options alone (no file is read) and returns the module options they describe;
+// throws tg::Error with one clear line.
+tg::nn::BatchNormOptions check_bn_args(const BnArgs& args);
+
 // The case the options describe, in dtype T; throws tg::Error with one clear line on bad input.
 template <class T>
 tg::see::BnCase<T> load_case(const BnArgs& args);

@@ -1,8 +1,11 @@
 #include "cli/train.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -54,10 +57,17 @@ void add_options(CLI::App* cmd, TrainArgs& a, bool experiment) {
     cmd->add_option("--plot", a.plot, experiment ? "plot test accuracy per epoch of the three runs (.svg or .png)"
                                                  : "plot loss and accuracy curves (.svg or .png) with gnuplot");
     if (!experiment) {
-        cmd->add_option("--save", a.save, "save the trained model as a folder of .npy files");
-        cmd->add_option("--load", a.load, "start from a model saved with --save (same architecture)");
+        cmd->add_option("--save", a.save,
+                        "save a checkpoint to this folder after every epoch and on Ctrl-C: the model as .npy "
+                        "files (loadable with --load and by PyTorch), the optimiser and the training state");
+        auto* load = cmd->add_option("--load", a.load, "start from a model saved with --save (same architecture)");
+        cmd->add_option("--resume", a.resume,
+                        "continue the run checkpointed in this folder with its settings, to the same result as "
+                        "an uninterrupted run; --epochs may raise the total; saves back to it unless --save is given")
+            ->excludes(load);
     }
     cmd->add_flag("--quiet", a.quiet, "no progress bar");
+    a.command = cmd;
     cmd->add_flag("--detect-anomaly", a.detect_anomaly,
                   "check every op's result and every gradient for NaN and infinity, and stop at the first, "
                   "naming the op and how its input was computed (slower)");
@@ -101,6 +111,121 @@ OptimConfig optim_config(const TrainArgs& a) {
     o.nesterov = a.nesterov;
     o.weight_decay = a.weight_decay;
     return o;
+}
+
+}  // namespace
+
+void check_train_args(const TrainArgs& a) {
+    auto bad = [](const std::string& message) { throw tg::ValueError("train: " + message); };
+    parse_hidden(a.hidden);
+    const bool synthetic = a.data == "spirals" || a.data == "moons";
+    if (a.data != "fashion-mnist" && !synthetic && !(a.data.rfind("csv:", 0) == 0 && a.data.size() > 4)) {
+        bad(fmt::format("--data must be fashion-mnist, spirals, moons or csv:PATH, got \"{}\"", a.data));
+    }
+    if (synthetic && (a.samples < 4 || a.samples > 10'000'000)) {
+        bad(fmt::format("--samples must lie between 4 and 10,000,000, got {}", a.samples));
+    }
+    if (!(a.noise == -1 || (a.noise >= 0 && a.noise <= 1e6))) {
+        bad(fmt::format("--noise must be a standard deviation between 0 and 1e6, got {}", a.noise));
+    }
+    if (!(a.test_fraction > 0 && a.test_fraction < 1)) {
+        bad(fmt::format("--test-fraction must lie strictly between 0 and 1, got {}", a.test_fraction));
+    }
+    if (!(a.dropout >= 0 && a.dropout < 1)) {
+        bad(fmt::format("--dropout must lie in [0, 1), got {}", a.dropout));
+    }
+    if (a.lr && !(*a.lr >= 0 && std::isfinite(*a.lr))) {
+        bad(fmt::format("--lr must be a finite number of 0 or more, got {}", *a.lr));
+    }
+    if (!(a.momentum >= 0 && std::isfinite(a.momentum))) {
+        bad(fmt::format("--momentum must be a finite number of 0 or more, got {}", a.momentum));
+    }
+    if (a.nesterov && (a.optim != "sgd" || a.momentum <= 0)) {
+        bad("--nesterov needs --optim sgd and a --momentum above 0");
+    }
+    if (!(a.weight_decay >= 0 && std::isfinite(a.weight_decay))) {
+        bad(fmt::format("--weight-decay must be a finite number of 0 or more, got {}", a.weight_decay));
+    }
+    if (a.epochs > 1'000'000) {
+        bad(fmt::format("--epochs must be at most 1,000,000, got {}", a.epochs));
+    }
+    if (a.threads < 0 || a.threads > 1024) {
+        bad(fmt::format("--threads must lie between 0 (one per core) and 1024, got {}", a.threads));
+    }
+    if (!a.plot.empty()) {
+        const std::string ext = fs::path(a.plot).extension().string();
+        if (ext != ".svg" && ext != ".png") {
+            bad(fmt::format("--plot {} must end in .svg or .png", a.plot));
+        }
+    }
+    if (!a.resume.empty() && !a.load.empty()) {
+        bad("--load and --resume cannot be used together: --resume restores the model with its optimiser");
+    }
+}
+
+namespace {
+
+// The settings that decide a run's result, as a checkpoint records them.
+nlohmann::json settings_json(const TrainArgs& a) {
+    return {{"data", a.data},           {"data_dir", a.data_dir},
+            {"scale", a.scale},         {"samples", a.samples},
+            {"noise", a.noise},         {"test_fraction", a.test_fraction},
+            {"hidden", a.hidden},       {"bn", a.bn},
+            {"act", a.act},             {"dropout", a.dropout},
+            {"optim", a.optim},         {"lr", optim_config(a).lr},
+            {"momentum", a.momentum},   {"nesterov", a.nesterov},
+            {"weight_decay", a.weight_decay}, {"batch_size", a.batch_size},
+            {"epochs", a.epochs},       {"seed", a.seed},
+            {"dtype", a.dtype}};
+}
+
+// The options of a resumed run: the checkpoint's settings, except where the command line gives
+// one, which must then agree with the checkpoint (the data folder and --epochs may change).
+TrainArgs resumed_args(const TrainArgs& given, const nlohmann::json& settings) {
+    TrainArgs a = given;
+    const auto given_option = [&](const char* option) { return given.command && given.command->count(option) > 0; };
+    const auto pin = [&](const char* key, const char* option, auto& value, bool may_change = false) {
+        using V = std::decay_t<decltype(value)>;
+        if (!settings.contains(key)) {
+            throw tg::IoError(fmt::format("resume: the checkpoint's settings lack \"{}\"", key));
+        }
+        const V saved = settings.at(key).get<V>();
+        if (!given_option(option)) {
+            value = saved;
+        } else if (!may_change && value != saved) {
+            throw tg::ValueError(fmt::format("resume: {} {} differs from the checkpoint's {}; drop it to continue the "
+                                             "run as it was started",
+                                             option, nlohmann::json(value).dump(), nlohmann::json(saved).dump()));
+        }
+    };
+    try {
+        pin("data", "--data", a.data);
+        pin("data_dir", "--data-dir", a.data_dir, true);
+        pin("scale", "--scale", a.scale);
+        pin("samples", "--samples", a.samples);
+        pin("noise", "--noise", a.noise);
+        pin("test_fraction", "--test-fraction", a.test_fraction);
+        pin("hidden", "--hidden", a.hidden);
+        pin("bn", "--bn", a.bn);
+        pin("act", "--act", a.act);
+        pin("dropout", "--dropout", a.dropout);
+        pin("optim", "--optim", a.optim);
+        double lr = optim_config(a).lr;
+        pin("lr", "--lr", lr);
+        a.lr = lr;
+        pin("momentum", "--momentum", a.momentum);
+        pin("nesterov", "--nesterov", a.nesterov);
+        pin("weight_decay", "--weight-decay", a.weight_decay);
+        pin("batch_size", "--batch-size", a.batch_size);
+        pin("epochs", "--epochs", a.epochs, true);
+        pin("seed", "--seed", a.seed);
+        pin("dtype", "--dtype", a.dtype);
+    } catch (const nlohmann::json::exception& e) {
+        throw tg::IoError(fmt::format("resume: {}/{} has malformed settings ({})", given.resume, tg::folder_manifest,
+                                      e.what()));
+    }
+    check_train_args(a);
+    return a;
 }
 
 template <class T>
@@ -155,21 +280,14 @@ Progress progress_for(std::size_t epoch, std::size_t epochs, bool quiet) {
     };
 }
 
-// Writes the whole CSV again after each epoch (through a temporary file), so it is never half-written.
+// Writes the whole CSV again after each epoch, atomically (nn/files.hpp), so it is never half-written.
 void write_log(const std::string& path, const std::vector<EpochStats>& stats, const std::string& run = "") {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp);
-        out << (run.empty() ? "" : "run,") << "epoch,train_loss,train_acc,test_acc,seconds\n";
-        for (const auto& s : stats) {
-            out << fmt::format("{}{},{:.6f},{:.6f},{:.6f},{:.4f}\n", run.empty() ? "" : run + ",", s.epoch, s.train_loss,
-                               s.train_acc, s.test_acc, s.seconds);
-        }
-        if (!out) {
-            throw tg::IoError(fmt::format("{}: cannot write the log", tmp));
-        }
+    std::string text = fmt::format("{}epoch,train_loss,train_acc,test_acc,seconds\n", run.empty() ? "" : "run,");
+    for (const auto& s : stats) {
+        text += fmt::format("{}{},{:.6f},{:.6f},{:.6f},{:.4f}\n", run.empty() ? "" : run + ",", s.epoch, s.train_loss,
+                            s.train_acc, s.test_acc, s.seconds);
     }
-    fs::rename(tmp, path);
+    tg::write_file_atomically(path, {text});
 }
 
 void run_gnuplot(const std::string& plot, const std::string& script) {
@@ -194,49 +312,129 @@ void run_gnuplot(const std::string& plot, const std::string& script) {
     fs::remove(plot + ".err");
 }
 
+// Ctrl-C (SIGINT) and SIGTERM ask training to stop after the current batch; a second one ends
+// the process at once (SA_RESETHAND puts the default action back).
+volatile std::sig_atomic_t stop_requested = 0;
+
+extern "C" void request_stop(int) { stop_requested = 1; }
+
+class StopSignals {
+public:
+    StopSignals() {
+        stop_requested = 0;
+        struct sigaction sa {};
+        sa.sa_handler = request_stop;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int_);
+        sigaction(SIGTERM, &sa, &old_term_);
+    }
+    ~StopSignals() {
+        sigaction(SIGINT, &old_int_, nullptr);
+        sigaction(SIGTERM, &old_term_, nullptr);
+    }
+    StopSignals(const StopSignals&) = delete;
+    StopSignals& operator=(const StopSignals&) = delete;
+
+private:
+    struct sigaction old_int_ {};
+    struct sigaction old_term_ {};
+};
+
 template <class T>
-int train(const TrainArgs& a) {
+int train(const TrainArgs& given) {
+    TrainArgs a = given;
+    TrainingState state;
+    if (!given.resume.empty()) {
+        state = read_training_state(given.resume);
+        a = resumed_args(given, state.settings);
+    }
     if (a.threads > 0) {
         tg::set_threads(a.threads);
     }
     Split<T> d = load_data<T>(a);
     auto model = make_mlp<T>(d.train.features(), d.train.classes, mlp_config(a, a.bn));
-    if (!a.load.empty()) {
-        load_model(*model, a.load);
-    }
     const OptimConfig o = optim_config(a);
     auto opt = make_optimizer(*model, o);
+    if (!a.resume.empty()) {
+        load_checkpoint(a.resume, *model, *opt);
+    } else if (!a.load.empty()) {
+        load_model(*model, a.load);
+    }
+    state.settings = settings_json(a);
+    const std::string save = a.save.empty() ? a.resume : a.save;
     const tg::BlasInfo blas = tg::blas_info();
     fmt::print("{} on {} ({} train, {} test, {} features, {} classes), {} {}, lr {:g}, batch {}, BLAS {} x{}\n",
                tg::dtype_name<T>(), a.data, d.train.size(), d.test.size(), d.train.features(), d.train.classes, a.optim,
                a.bn == "none" ? "no batch norm" : a.bn + " batch norm", o.lr, a.batch_size, blas.core, blas.threads);
     fmt::print("{}\n", model->describe());
+    if (!a.resume.empty()) {
+        fmt::print("resuming {} at epoch {}, batch {}\n", a.resume, state.cursor.epoch + 1, state.cursor.batches_done);
+    }
 
-    std::vector<EpochStats> stats;
-    for (std::size_t e = 0; e < a.epochs; ++e) {
-        EpochStats s = train_epoch(*model, *opt, d.train, a.batch_size, a.seed, e, progress_for(e, a.epochs, a.quiet));
+    const StopSignals signals;
+    const bool tty = isatty(fileno(stdout)) != 0;
+    auto interrupted = [&]() {
+        if (!a.quiet && tty) {
+            fmt::print("\n");
+        }
+        std::fflush(stdout);
+        const std::size_t batches = (d.train.size() + a.batch_size - 1) / a.batch_size;
+        const std::string where =
+            state.cursor.batches_done == 0
+                ? fmt::format("epoch {} of {}", state.cursor.epoch, a.epochs)
+                : fmt::format("batch {} of {} in epoch {}", state.cursor.batches_done, batches, state.cursor.epoch + 1);
+        if (save.empty()) {
+            std::fprintf(stderr, "tapegrad: interrupted after %s; nothing was saved (give --save DIR to keep a "
+                         "checkpoint)\n", where.c_str());
+        } else {
+            save_checkpoint(save, *model, *opt, state);
+            std::fprintf(stderr, "tapegrad: interrupted after %s; checkpoint saved, continue with: tapegrad train "
+                         "--resume %s\n", where.c_str(), save.c_str());
+        }
+        return exit_interrupted;
+    };
+    const auto stop = [] { return stop_requested != 0; };
+    while (state.cursor.epoch < a.epochs) {
+        const std::size_t epoch = state.cursor.epoch;
+        std::optional<EpochStats> done = train_batches(*model, *opt, d.train, a.batch_size, a.seed, state.cursor,
+                                                       progress_for(epoch, a.epochs, a.quiet), stop);
+        if (!done) {
+            return interrupted();
+        }
+        EpochStats s = *done;
         s.test_acc = accuracy(*model, d.test);
-        stats.push_back(s);
-        if (!a.quiet && isatty(fileno(stdout))) {
+        state.history.push_back(s);
+        state.cursor = EpochCursor{};
+        state.cursor.epoch = epoch + 1;
+        if (!a.quiet && tty) {
             fmt::print("\n");
         }
         fmt::print("epoch {:>3}  train loss {:.4f}  train acc {:.4f}  test acc {:.4f}  {:.2f} s\n", s.epoch, s.train_loss,
                    s.train_acc, s.test_acc, s.seconds);
         if (!a.log.empty()) {
-            write_log(a.log, stats);
+            write_log(a.log, state.history);
+        }
+        if (!save.empty()) {
+            save_checkpoint(save, *model, *opt, state);
+        }
+        if (stop() && state.cursor.epoch < a.epochs) {
+            return interrupted();
         }
     }
-    if (a.epochs == 0) {
+    if (state.history.empty()) {
         fmt::print("test acc {:.4f}\n", accuracy(*model, d.test));
+        if (!save.empty()) {
+            save_checkpoint(save, *model, *opt, state);
+        }
     }
-    if (!a.save.empty()) {
-        save_model(*model, a.save);
-        fmt::print("saved to {}\n", a.save);
+    if (!save.empty()) {
+        fmt::print("saved to {}\n", save);
     }
-    if (!a.plot.empty() && !stats.empty()) {
+    if (!a.plot.empty() && !state.history.empty()) {
         const std::string data = a.log.empty() ? a.plot + ".csv" : a.log;
         if (a.log.empty()) {
-            write_log(data, stats);
+            write_log(data, state.history);
         }
         run_gnuplot(a.plot, fmt::format(
             "set datafile separator ','\nset key autotitle columnhead\nset multiplot layout 1,2\n"
@@ -394,6 +592,7 @@ void add_experiment_command(CLI::App& app, TrainArgs& a) {
 }
 
 int run_train(const TrainArgs& a) {
+    check_train_args(a);
     std::optional<tg::DetectAnomalyGuard> anomaly;
     if (a.detect_anomaly) {
         anomaly.emplace();
@@ -402,6 +601,7 @@ int run_train(const TrainArgs& a) {
 }
 
 int run_experiment_bn(const TrainArgs& a) {
+    check_train_args(a);
     std::optional<tg::DetectAnomalyGuard> anomaly;
     if (a.detect_anomaly) {
         anomaly.emplace();

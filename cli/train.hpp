@@ -29,10 +29,17 @@ struct TrainArgs {
     std::uint64_t seed = 0;
     std::string dtype = "f32";
     int threads = 0;                     // 0: OpenBLAS's default
-    std::string log, plot, save, load;
+    std::string log, plot, save, load, resume;
     bool quiet = false;
     bool detect_anomaly = false;
+    const CLI::App* command = nullptr;   // the parsed subcommand: which options were given
 };
+
+// Exit code of a run stopped by Ctrl-C (SIGINT) or SIGTERM after its current batch.
+inline constexpr int exit_interrupted = 130;
+
+// Checks the options alone (no data is read); throws tg::Error with one clear line.
+void check_train_args(const TrainArgs& args);
 
 void add_train_command(CLI::App& app, TrainArgs& args);
 int run_train(const TrainArgs& args);

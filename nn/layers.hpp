@@ -9,9 +9,6 @@
 
 namespace tg::nn {
 
-// Draws initial weights and dropout masks; seeded, so that runs repeat exactly.
-using Generator = std::mt19937_64;
-
 // y = x W^T + b with W (out, in). PyTorch's default initialisation: Kaiming-uniform with
 // a = sqrt(5), i.e. W and b uniform in [-1/sqrt(in), 1/sqrt(in)].
 template <class T>
@@ -57,6 +54,9 @@ public:
     Dropout(double p, std::uint64_t seed);
     Tensor<T> forward(const Tensor<T>& x) override;
     std::string describe() const override;
+
+protected:
+    std::vector<std::pair<std::string, Generator*>> own_generators() override { return {{"generator", &gen_}}; }
 
 private:
     double p_;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +13,9 @@
 #include "core/tensor.hpp"
 
 namespace tg::nn {
+
+// Draws initial weights and dropout masks; seeded, so that runs repeat exactly.
+using Generator = std::mt19937_64;
 
 template <class T>
 using Named = std::vector<std::pair<std::string, Tensor<T>>>;
@@ -50,6 +54,18 @@ public:
         return out;
     }
 
+    // Random generators (dropout's), by state_dict-style name ("3.generator"): not part of a
+    // model's weights, but a checkpoint keeps them so that a resumed run draws the same masks.
+    std::vector<std::pair<std::string, Generator*>> named_generators() {
+        std::vector<std::pair<std::string, Generator*>> out = own_generators();
+        for (auto& [name, child] : children()) {
+            for (auto& [n, g] : child->named_generators()) {
+                out.emplace_back(name + "." + n, g);
+            }
+        }
+        return out;
+    }
+
     std::vector<Tensor<T>> parameters() const {
         std::vector<Tensor<T>> out;
         for (auto& [name, p] : named_parameters()) {
@@ -71,6 +87,7 @@ protected:
     virtual Named<T> own_parameters() const { return {}; }
     virtual Named<T> own_buffers() const { return {}; }
     virtual std::vector<std::pair<std::string, std::int64_t*>> own_counters() { return {}; }
+    virtual std::vector<std::pair<std::string, Generator*>> own_generators() { return {}; }
     virtual std::vector<std::pair<std::string, Module<T>*>> children() const { return {}; }
 
 private:

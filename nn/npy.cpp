@@ -9,6 +9,8 @@
 #include <fstream>
 #include <limits>
 
+#include "nn/files.hpp"
+
 namespace tg {
 
 namespace {
@@ -229,30 +231,10 @@ void save_npy(const std::string& path, const Array<T>& array) {
     header.append((64 - total % 64) % 64, ' ');
     header += '\n';
 
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) {
-            throw IoError(fmt::format("{}: cannot write: {}", tmp, std::strerror(errno)));
-        }
-        const char prefix[8] = {'\x93', 'N', 'U', 'M', 'P', 'Y', 1, 0};
-        out.write(prefix, 8);
-        const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff),
-                                      static_cast<unsigned char>(header.size() >> 8)};
-        out.write(reinterpret_cast<const char*>(len), 2);
-        out.write(header.data(), static_cast<std::streamsize>(header.size()));
-        out.write(reinterpret_cast<const char*>(array.data()),
-                  static_cast<std::streamsize>(array.size() * sizeof(T)));
-        out.flush();
-        if (!out) {
-            std::remove(tmp.c_str());
-            throw IoError(fmt::format("{}: writing failed (disk full?); {} was left as it was", tmp, path));
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw IoError(fmt::format("{}: cannot replace: {}", path, std::strerror(errno)));
-    }
+    const char prefix[10] = {'\x93', 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<char>(header.size() & 0xff),
+                             static_cast<char>(header.size() >> 8)};
+    write_file_atomically(path, {std::string_view(prefix, sizeof prefix), header,
+                                 std::string_view(reinterpret_cast<const char*>(array.data()), array.size() * sizeof(T))});
 }
 
 template Array<float> load_npy(const std::string&);

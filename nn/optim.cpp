@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace tg::nn {
 
@@ -12,6 +14,28 @@ void check_lr(const char* who, double lr) {
     if (!(lr >= 0)) {
         throw ValueError(fmt::format("{}: the learning rate must be 0 or more, got {}", who, lr));
     }
+}
+
+// "<index>.<what>" of an optimiser state entry, checked against the parameters: the index and
+// the array's shape must fit, the name must be one this optimiser keeps.
+template <class T>
+std::size_t entry_index(const char* who, const std::string& name, const std::vector<std::string>& kinds,
+                        const std::vector<Tensor<T>>& params, const Array<T>& value, std::string& kind) {
+    const std::size_t dot = name.find('.');
+    char* end = nullptr;
+    const unsigned long k = dot == std::string::npos ? 0 : std::strtoul(name.c_str(), &end, 10);
+    kind = dot == std::string::npos ? "" : name.substr(dot + 1);
+    if (dot == std::string::npos || dot == 0 || end != name.c_str() + dot || k >= params.size() ||
+        std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
+        throw ValueError(fmt::format("{}: the state entry \"{}\" does not belong to this optimiser over {} parameters; "
+                                     "was it saved from another optimiser or model?",
+                                     who, name, params.size()));
+    }
+    if (to_shape(value.shape()) != params[k].shape()) {
+        throw ValueError(fmt::format("{}: the state entry {} has shape {} but parameter {} has shape {}", who, name,
+                                     shape_str(to_shape(value.shape())), k, shape_str(params[k].shape())));
+    }
+    return k;
 }
 
 }  // namespace
@@ -61,6 +85,34 @@ void SGD<T>::step() {
 }
 
 template <class T>
+OptimizerState<T> SGD<T>::state() const {
+    OptimizerState<T> s;
+    for (std::size_t k = 0; k < buf_.size(); ++k) {
+        if (has_buf_[k]) {
+            s.arrays.emplace_back(fmt::format("{}.momentum_buffer", k), buf_[k]);
+        }
+    }
+    return s;
+}
+
+template <class T>
+void SGD<T>::load_state(const OptimizerState<T>& s) {
+    if (!s.counters.empty()) {
+        throw ValueError(fmt::format("SGD: unexpected state entry \"{}\"; was it saved from Adam?", s.counters[0].first));
+    }
+    std::vector<Array<T>> buf(buf_.size());
+    std::vector<bool> has(buf_.size(), false);
+    for (const auto& [name, value] : s.arrays) {
+        std::string kind;
+        const std::size_t k = entry_index("SGD", name, {"momentum_buffer"}, this->params_, value, kind);
+        buf[k] = value;
+        has[k] = true;
+    }
+    buf_ = std::move(buf);
+    has_buf_ = std::move(has);
+}
+
+template <class T>
 Adam<T>::Adam(std::vector<Tensor<T>> params, AdamOptions options)
     : Optimizer<T>(std::move(params)), o_(options), m_(this->params_.size()), v_(this->params_.size()) {
     check_lr("Adam", o_.lr);
@@ -102,6 +154,41 @@ void Adam<T>::step() {
             w[i] = w[i] + (-step_size) * (m[i] / denom);
         }
     }
+}
+
+template <class T>
+OptimizerState<T> Adam<T>::state() const {
+    OptimizerState<T> s;
+    for (std::size_t k = 0; k < m_.size(); ++k) {
+        s.arrays.emplace_back(fmt::format("{}.exp_avg", k), m_[k]);
+        s.arrays.emplace_back(fmt::format("{}.exp_avg_sq", k), v_[k]);
+    }
+    s.counters.emplace_back("step", t_);
+    return s;
+}
+
+template <class T>
+void Adam<T>::load_state(const OptimizerState<T>& s) {
+    std::vector<Array<T>> m(m_.size()), v(v_.size());
+    std::vector<int> seen(m_.size(), 0);
+    for (const auto& [name, value] : s.arrays) {
+        std::string kind;
+        const std::size_t k = entry_index("Adam", name, {"exp_avg", "exp_avg_sq"}, this->params_, value, kind);
+        (kind == "exp_avg" ? m : v)[k] = value;
+        seen[k] |= kind == "exp_avg" ? 1 : 2;
+    }
+    for (std::size_t k = 0; k < seen.size(); ++k) {
+        if (seen[k] != 3) {
+            throw ValueError(fmt::format("Adam: the state lacks {}.{} for parameter {}", k,
+                                         (seen[k] & 1) ? "exp_avg_sq" : "exp_avg", k));
+        }
+    }
+    if (s.counters.size() != 1 || s.counters[0].first != "step" || s.counters[0].second < 0) {
+        throw ValueError("Adam: the state must hold one counter, step, of 0 or more");
+    }
+    m_ = std::move(m);
+    v_ = std::move(v);
+    t_ = static_cast<long>(s.counters[0].second);
 }
 
 template class SGD<float>;

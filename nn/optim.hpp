@@ -2,11 +2,22 @@
 // steps match PyTorch's to rounding.
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.hpp"
 
 namespace tg::nn {
+
+// An optimiser's state, named per parameter index as in PyTorch's optimizer.state_dict()
+// ("0.exp_avg", "3.momentum_buffer") with its step count among the counters ("step").
+template <class T>
+struct OptimizerState {
+    std::vector<std::pair<std::string, Array<T>>> arrays;
+    std::vector<std::pair<std::string, std::int64_t>> counters;
+};
 
 template <class T>
 class Optimizer {
@@ -15,6 +26,11 @@ public:
     virtual ~Optimizer() = default;
     // Updates every parameter that has a gradient; the others are left alone.
     virtual void step() = 0;
+    // A copy of the state (moments, momentum buffers, step count), for checkpoints.
+    virtual OptimizerState<T> state() const = 0;
+    // Replaces the state with one taken from an optimiser of the same kind over parameters of the
+    // same shapes; a missing, unknown or misshapen entry is a ValueError and changes nothing.
+    virtual void load_state(const OptimizerState<T>& state) = 0;
     void zero_grad() {
         for (auto& p : params_) {
             p.zero_grad();
@@ -41,6 +57,8 @@ class SGD : public Optimizer<T> {
 public:
     SGD(std::vector<Tensor<T>> params, SGDOptions options);
     void step() override;
+    OptimizerState<T> state() const override;
+    void load_state(const OptimizerState<T>& state) override;
 
 private:
     SGDOptions o_;
@@ -63,6 +81,8 @@ class Adam : public Optimizer<T> {
 public:
     Adam(std::vector<Tensor<T>> params, AdamOptions options);
     void step() override;
+    OptimizerState<T> state() const override;
+    void load_state(const OptimizerState<T>& state) override;
     long steps() const { return t_; }
 
 private:

@@ -83,19 +83,33 @@ std::size_t correct(const Array<T>& logits, const std::vector<std::int64_t>& y) 
 template <class T>
 EpochStats train_epoch(Module<T>& model, Optimizer<T>& opt, const Dataset<T>& train, std::size_t batch_size,
                        std::uint64_t seed, std::size_t epoch, const Progress& progress) {
+    EpochCursor cursor;
+    cursor.epoch = epoch;
+    return *train_batches(model, opt, train, batch_size, seed, cursor, progress);
+}
+
+template <class T>
+std::optional<EpochStats> train_batches(Module<T>& model, Optimizer<T>& opt, const Dataset<T>& train,
+                                        std::size_t batch_size, std::uint64_t seed, EpochCursor& cursor,
+                                        const Progress& progress, const std::function<bool()>& stop) {
     if (batch_size == 0) {
         throw ValueError("train: the batch size must be at least 1");
     }
+    if (train.size() == 0) {
+        throw ValueError("train: the training set is empty");
+    }
+    const std::size_t batches = (train.size() + batch_size - 1) / batch_size;
+    if (cursor.batches_done > batches) {
+        throw ValueError(fmt::format("train: the epoch has {} batches, but {} are marked done; was the checkpoint "
+                                     "made with another batch size or data set?",
+                                     batches, cursor.batches_done));
+    }
     model.train();
     const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<std::size_t> order = epoch_order(train.size(), seed, epoch);
-    const std::size_t batches = (train.size() + batch_size - 1) / batch_size;
-    double loss_sum = 0;
-    std::size_t hits = 0;
-    EpochStats s;
-    s.epoch = epoch + 1;
-    for (std::size_t b = 0; b < batches; ++b) {
-        const std::size_t begin = b * batch_size;
+    const double seconds_before = cursor.seconds;
+    const std::vector<std::size_t> order = epoch_order(train.size(), seed, cursor.epoch);
+    while (cursor.batches_done < batches) {
+        const std::size_t begin = cursor.batches_done * batch_size;
         const std::size_t end = std::min(train.size(), begin + batch_size);
         auto [x, y] = gather(train, order, begin, end);
         opt.zero_grad();
@@ -103,16 +117,24 @@ EpochStats train_epoch(Module<T>& model, Optimizer<T>& opt, const Dataset<T>& tr
         Tensor<T> loss = cross_entropy(logits, y);
         loss.backward();
         opt.step();
-        loss_sum += static_cast<double>(loss.item());
-        hits += correct(logits.value(), y);
+        cursor.loss_sum += static_cast<double>(loss.item());
+        cursor.hits += correct(logits.value(), y);
+        ++cursor.batches_done;
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        cursor.seconds = seconds_before + secs;
         if (progress) {
-            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            progress(b + 1, batches, loss_sum / static_cast<double>(b + 1), static_cast<double>(end) / std::max(secs, 1e-9));
+            progress(cursor.batches_done, batches, cursor.loss_sum / static_cast<double>(cursor.batches_done),
+                     static_cast<double>(end) / std::max(cursor.seconds, 1e-9));
+        }
+        if (cursor.batches_done < batches && stop && stop()) {
+            return std::nullopt;
         }
     }
-    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    s.train_loss = loss_sum / static_cast<double>(batches);
-    s.train_acc = static_cast<double>(hits) / static_cast<double>(train.size());
+    EpochStats s;
+    s.epoch = cursor.epoch + 1;
+    s.seconds = cursor.seconds;
+    s.train_loss = cursor.loss_sum / static_cast<double>(batches);
+    s.train_acc = static_cast<double>(cursor.hits) / static_cast<double>(train.size());
     return s;
 }
 
@@ -138,6 +160,9 @@ double accuracy(Module<T>& model, const Dataset<T>& data, std::size_t batch_size
     template std::unique_ptr<Optimizer<T>> make_optimizer(Module<T>&, const OptimConfig&);                     \
     template EpochStats train_epoch(Module<T>&, Optimizer<T>&, const Dataset<T>&, std::size_t, std::uint64_t,  \
                                     std::size_t, const Progress&);                                             \
+    template std::optional<EpochStats> train_batches(Module<T>&, Optimizer<T>&, const Dataset<T>&, std::size_t, \
+                                                     std::uint64_t, EpochCursor&, const Progress&,              \
+                                                     const std::function<bool()>&);                             \
     template double accuracy(Module<T>&, const Dataset<T>&, std::size_t);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)

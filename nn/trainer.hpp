@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "nn/batchnorm.hpp"
 #include "nn/data.hpp"
@@ -50,6 +51,24 @@ using Progress = std::function<void(std::size_t, std::size_t, double, double)>;
 template <class T>
 EpochStats train_epoch(Module<T>& model, Optimizer<T>& opt, const Dataset<T>& train, std::size_t batch_size,
                        std::uint64_t seed, std::size_t epoch, const Progress& progress = {});
+
+// Where training stands inside an epoch: with the model, the optimiser and the dropout
+// generators, all it takes to stop after any batch and later go on to the same result.
+struct EpochCursor {
+    std::size_t epoch = 0;         // 0-based
+    std::size_t batches_done = 0;  // of this epoch
+    double loss_sum = 0;           // over the batches done
+    std::size_t hits = 0;          // correct predictions over the batches done
+    double seconds = 0;            // spent on them, across interruptions
+};
+
+// Trains the batches of cursor.epoch from cursor.batches_done on, advancing the cursor after each.
+// After every batch `stop` (if given) is asked whether to stop there; returns the epoch's
+// statistics when it completes, nothing when it stopped early.
+template <class T>
+std::optional<EpochStats> train_batches(Module<T>& model, Optimizer<T>& opt, const Dataset<T>& train,
+                                        std::size_t batch_size, std::uint64_t seed, EpochCursor& cursor,
+                                        const Progress& progress = {}, const std::function<bool()>& stop = {});
 
 // Fraction of rows whose largest logit is the label, in evaluation mode, without recording.
 template <class T>
