@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <numeric>
@@ -23,6 +24,12 @@ public:
     explicit GzFile(const std::string& path) : path_(path), f_(gzopen(path.c_str(), "rb")) {
         if (!f_) {
             throw IoError(fmt::format("{}: cannot open", path));
+        }
+        std::error_code ec;
+        file_size_ = static_cast<std::size_t>(std::filesystem::file_size(path, ec));
+        if (ec) {
+            gzclose(f_);
+            throw IoError(fmt::format("{}: cannot open: {}", path, ec.message()));
         }
     }
     ~GzFile() { gzclose(f_); }
@@ -56,9 +63,22 @@ public:
         return gzread(f_, &c, 1) == 0;
     }
 
+    // Refuses, before anything is allocated for it, a header that claims more data than the file
+    // can hold: its own size if it is not compressed, gzip's largest expansion (1032:1) if it is.
+    void check_claim(std::size_t bytes, const char* what) {
+        const bool plain = gzdirect(f_) != 0;
+        const std::size_t room = plain ? file_size_ : file_size_ * 1032 + 1024;
+        if (bytes > room) {
+            throw IoError(fmt::format("{}: the header claims {} bytes of {} but the {} file of {} bytes cannot hold "
+                                      "them; is it truncated or not an IDX file?",
+                                      path_, bytes, what, plain ? "uncompressed" : "compressed", file_size_));
+        }
+    }
+
 private:
     std::string path_;
     gzFile f_;
+    std::size_t file_size_ = 0;
 };
 
 std::size_t checked_count(const std::string& path, const std::vector<std::uint32_t>& dims) {
@@ -89,6 +109,7 @@ IdxImages read_idx_images(const std::string& path) {
     const std::uint32_t rows = f.read_u32("the row count");
     const std::uint32_t cols = f.read_u32("the column count");
     const std::size_t n = checked_count(path, {count, rows, cols});
+    f.check_claim(n, "pixels");
     im.count = count;
     im.rows = rows;
     im.cols = cols;
@@ -108,7 +129,9 @@ std::vector<std::uint8_t> read_idx_labels(const std::string& path) {
                                   "with 0x00000801", path, magic));
     }
     const std::uint32_t count = f.read_u32("the label count");
-    std::vector<std::uint8_t> labels(checked_count(path, {count}));
+    const std::size_t n = checked_count(path, {count});
+    f.check_claim(n, "labels");
+    std::vector<std::uint8_t> labels(n);
     f.read(labels.data(), labels.size(), "the labels");
     if (!f.at_end()) {
         throw IoError(fmt::format("{}: there is data after the {} labels its header announces", path, count));

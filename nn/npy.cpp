@@ -61,37 +61,52 @@ std::string dict_value(const std::string& path, const std::string& header, const
 }
 
 Shape parse_shape(const std::string& path, const std::string& tuple) {
-    // "(3, 4)", "(5,)" or "()"
+    // Python's tuple syntax as NumPy writes it: "(3, 4)", "(5,)" or "()". The element count,
+    // leaving out zero dimensions, must fit in 2^62 bytes' worth, so that no stride overflows.
+    auto refuse = [&](const char* what) {
+        bad(path, fmt::format("the shape {} {}; expected a tuple of non-negative integers such as (3, 4)", tuple, what));
+    };
+    if (tuple.size() < 2 || tuple.front() != '(' || tuple.back() != ')') {
+        refuse("is not a tuple");
+    }
+    constexpr std::size_t limit = std::size_t{1} << 62;
     Shape shape;
+    std::size_t nonzero_total = 1;
     std::size_t p = 1;
-    const std::size_t limit = std::numeric_limits<std::size_t>::max();
-    std::size_t total = 1;
-    while (p < tuple.size() - 1) {
-        while (p < tuple.size() && (tuple[p] == ' ' || tuple[p] == ',')) {
-            ++p;
-        }
-        if (p >= tuple.size() - 1) {
-            break;
-        }
+    const std::size_t end = tuple.size() - 1;
+    auto skip_spaces = [&] {
+        while (p < end && tuple[p] == ' ') ++p;
+    };
+    skip_spaces();
+    while (p < end) {
         if (tuple[p] < '0' || tuple[p] > '9') {
-            bad(path, fmt::format("the shape {} is not a tuple of non-negative integers", tuple));
+            refuse("is not a tuple of integers");
         }
         std::size_t d = 0;
-        while (p < tuple.size() && tuple[p] >= '0' && tuple[p] <= '9') {
-            const std::size_t digit = static_cast<std::size_t>(tuple[p] - '0');
-            if (d > (limit - digit) / 10) {
-                bad(path, fmt::format("a dimension of the shape {} overflows", tuple));
+        while (p < end && tuple[p] >= '0' && tuple[p] <= '9') {
+            d = d * 10 + static_cast<std::size_t>(tuple[p] - '0');
+            if (d > limit) {
+                refuse("has a dimension too large to address");
             }
-            d = d * 10 + digit;
             ++p;
         }
-        if (d != 0 && total > limit / d) {
-            bad(path, fmt::format("the shape {} has more elements than can be addressed", tuple));
+        if (d != 0) {
+            if (nonzero_total > limit / d) {
+                refuse("has more elements than can be addressed");
+            }
+            nonzero_total *= d;
         }
-        total *= d;
         shape.push_back(d);
         if (shape.size() > 32) {
-            bad(path, "the shape has more than 32 dimensions");
+            refuse("has more than 32 dimensions");
+        }
+        skip_spaces();
+        if (p < end) {
+            if (tuple[p] != ',') {
+                refuse("needs commas between its dimensions");
+            }
+            ++p;
+            skip_spaces();
         }
     }
     return shape;

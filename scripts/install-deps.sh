@@ -15,6 +15,8 @@ packages=(
   graphviz                            # rendering graph drawings
   gnuplot-nox                         # training curves
   dataset-fashion-mnist               # the real data set for MLP experiments
+  clang libclang-rt-dev libomp-dev    # fuzzing: clang's libFuzzer and sanitizers, OpenMP for clang
+  valgrind                            # the memory check of the walkthrough
 )
 
 missing=()
