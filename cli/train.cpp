@@ -287,6 +287,10 @@ void write_log(const std::string& path, const std::vector<EpochStats>& stats, co
         text += fmt::format("{}{},{:.6f},{:.6f},{:.6f},{:.4f}\n", run.empty() ? "" : run + ",", s.epoch, s.train_loss,
                             s.train_acc, s.test_acc, s.seconds);
     }
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty()) {
+        fs::create_directories(parent);
+    }
     tg::write_file_atomically(path, {text});
 }
 
@@ -298,6 +302,9 @@ void run_gnuplot(const std::string& plot, const std::string& script) {
     if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
         throw tg::IoError(fmt::format("plot: gnuplot was not found; install it with apt-get install gnuplot-nox, "
                                       "or drop --plot"));
+    }
+    if (!fs::path(plot).parent_path().empty()) {
+        fs::create_directories(fs::path(plot).parent_path());
     }
     const std::string gp = plot + ".gp";
     {
@@ -368,7 +375,9 @@ int train(const TrainArgs& given) {
                tg::dtype_name<T>(), a.data, d.train.size(), d.test.size(), d.train.features(), d.train.classes, a.optim,
                a.bn == "none" ? "no batch norm" : a.bn + " batch norm", o.lr, a.batch_size, blas.core, blas.threads);
     fmt::print("{}\n", model->describe());
-    if (!a.resume.empty()) {
+    if (!a.resume.empty() && state.cursor.epoch >= a.epochs) {
+        fmt::print("{} has finished its {} epochs; give --epochs N to train further\n", a.resume, state.cursor.epoch);
+    } else if (!a.resume.empty()) {
         fmt::print("resuming {} at epoch {}, batch {}\n", a.resume, state.cursor.epoch + 1, state.cursor.batches_done);
     }
 
@@ -395,6 +404,7 @@ int train(const TrainArgs& given) {
         return exit_interrupted;
     };
     const auto stop = [] { return stop_requested != 0; };
+    bool saved = false;
     while (state.cursor.epoch < a.epochs) {
         const std::size_t epoch = state.cursor.epoch;
         std::optional<EpochStats> done = train_batches(*model, *opt, d.train, a.batch_size, a.seed, state.cursor,
@@ -417,6 +427,7 @@ int train(const TrainArgs& given) {
         }
         if (!save.empty()) {
             save_checkpoint(save, *model, *opt, state);
+            saved = true;
         }
         if (stop() && state.cursor.epoch < a.epochs) {
             return interrupted();
@@ -426,9 +437,10 @@ int train(const TrainArgs& given) {
         fmt::print("test acc {:.4f}\n", accuracy(*model, d.test));
         if (!save.empty()) {
             save_checkpoint(save, *model, *opt, state);
+            saved = true;
         }
     }
-    if (!save.empty()) {
+    if (saved) {
         fmt::print("saved to {}\n", save);
     }
     if (!a.plot.empty() && !state.history.empty()) {
