@@ -5,7 +5,9 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace tg {
@@ -79,18 +81,29 @@ struct CentredMean {
     }
 };
 
-// acc[0, width) += the sums add_row(o, partial) makes over rows o in [0, rows).
+// Rows are summed in blocks of this many: for the (N, C) layout in float32 one sweep across the
+// features adds four rows at once, so the per-feature double sums are loaded and stored once per
+// four rows instead of once per row. Measured at 65536 x 64, one thread: float32 fwd+bwd 6.1 ms
+// instead of 7.0 to 8.0; float64 got slower (14 to 18 ms instead of 12.6 to 13.8), so float64
+// keeps one row per sweep.
+constexpr std::size_t rows_per_sweep = 4;
+template <class T>
+constexpr bool four_rows = std::is_same_v<T, float>;
+
+// acc[0, width) += the sums add_rows(begin, end, partial) makes over the blocks of rows
+// [begin, end) that tile [0, rows).
 template <class F>
-void sum_rows(std::size_t rows, std::size_t width, std::size_t work, double* acc, F&& add_row) {
+void sum_rows(std::size_t rows, std::size_t width, std::size_t work, double* acc, F&& add_rows) {
     const bool parallel = work > parallel_threshold && omp_get_max_threads() > 1;
     std::vector<std::vector<double>> partials(parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1,
                                               std::vector<double>(width, 0.0));
+    const std::size_t blocks = (rows + rows_per_sweep - 1) / rows_per_sweep;
 #pragma omp parallel if (parallel)
     {
         double* part = partials[static_cast<std::size_t>(omp_get_thread_num())].data();
 #pragma omp for schedule(static)
-        for (std::size_t o = 0; o < rows; ++o) {
-            add_row(o, part);
+        for (std::size_t b = 0; b < blocks; ++b) {
+            add_rows(b * rows_per_sweep, std::min(rows, (b + 1) * rows_per_sweep), part);
         }
     }
     for (const auto& part : partials) {
@@ -118,32 +131,50 @@ void batchnorm_stats(const T* x, const ChannelLayout& L, double* mean, double* v
     }
     const double* k = shift.data();
     std::vector<double> sums(2 * C, 0.0);  // sums[c] = sum(x - k), sums[C + c] = sum((x - k)^2)
-    sum_rows(L.outer, 2 * C, L.outer * C * I, sums.data(), [&](std::size_t o, double* acc) {
+    sum_rows(L.outer, 2 * C, L.outer * C * I, sums.data(), [&](std::size_t begin, std::size_t end, double* acc) {
         double* s1 = acc;
         double* s2 = acc + C;
-        if (I == 1) {  // (N, C): the sums side by side, the loop across features
-            const T* row = x + o * C;
+        if (four_rows<T> && I == 1 && end - begin == rows_per_sweep) {  // (N, C): four rows per sweep across the features
+            const T* r0 = x + begin * C;
+            const T* r1 = r0 + C;
+            const T* r2 = r1 + C;
+            const T* r3 = r2 + C;
 #pragma omp simd
             for (std::size_t c = 0; c < C; ++c) {
-                const double d = static_cast<double>(row[c]) - k[c];
-                s1[c] += d;
-                s2[c] += d * d;
+                const double d0 = static_cast<double>(r0[c]) - k[c];
+                const double d1 = static_cast<double>(r1[c]) - k[c];
+                const double d2 = static_cast<double>(r2[c]) - k[c];
+                const double d3 = static_cast<double>(r3[c]) - k[c];
+                s1[c] += (d0 + d1) + (d2 + d3);
+                s2[c] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
             }
             return;
         }
-        for (std::size_t c = 0; c < C; ++c) {
-            const T* row = x + (o * C + c) * I;
-            const double kc = k[c];
-            double a1 = 0.0;
-            double a2 = 0.0;
-#pragma omp simd reduction(+ : a1, a2)
-            for (std::size_t i = 0; i < I; ++i) {
-                const double d = static_cast<double>(row[i]) - kc;
-                a1 += d;
-                a2 += d * d;
+        for (std::size_t o = begin; o < end; ++o) {
+            if (I == 1) {
+                const T* row = x + o * C;
+#pragma omp simd
+                for (std::size_t c = 0; c < C; ++c) {
+                    const double d = static_cast<double>(row[c]) - k[c];
+                    s1[c] += d;
+                    s2[c] += d * d;
+                }
+                continue;
             }
-            s1[c] += a1;
-            s2[c] += a2;
+            for (std::size_t c = 0; c < C; ++c) {
+                const T* row = x + (o * C + c) * I;
+                const double kc = k[c];
+                double a1 = 0.0;
+                double a2 = 0.0;
+#pragma omp simd reduction(+ : a1, a2)
+                for (std::size_t i = 0; i < I; ++i) {
+                    const double d = static_cast<double>(row[i]) - kc;
+                    a1 += d;
+                    a2 += d * d;
+                }
+                s1[c] += a1;
+                s2[c] += a2;
+            }
         }
     });
     for (std::size_t c = 0; c < C; ++c) {
@@ -214,33 +245,51 @@ void batchnorm_grads(const T* dy, const T* x, const ChannelLayout& L, const doub
     const double n = static_cast<double>(L.count());
     // sums[c] = sum(dy), sums[C + c] = sum(dy * (x - mu)), in one pass
     std::vector<double> sums(2 * C, 0.0);
-    sum_rows(L.outer, 2 * C, work, sums.data(), [&](std::size_t o, double* acc) {
+    sum_rows(L.outer, 2 * C, work, sums.data(), [&](std::size_t begin, std::size_t end, double* acc) {
         double* s1 = acc;
         double* s2 = acc + C;
-        if (I == 1) {
-            const T* g = dy + o * C;
-            const T* xr = x + o * C;
+        if (four_rows<T> && I == 1 && end - begin == rows_per_sweep) {  // (N, C): four rows per sweep
+            const T* g0 = dy + begin * C;
+            const T* x0 = x + begin * C;
 #pragma omp simd
             for (std::size_t c = 0; c < C; ++c) {
-                const double gc = static_cast<double>(g[c]);
-                s1[c] += gc;
-                s2[c] += gc * (static_cast<double>(xr[c]) - mean[c]);
+                const double m = mean[c];
+                const double a0 = static_cast<double>(g0[c]);
+                const double a1 = static_cast<double>(g0[C + c]);
+                const double a2 = static_cast<double>(g0[2 * C + c]);
+                const double a3 = static_cast<double>(g0[3 * C + c]);
+                s1[c] += (a0 + a1) + (a2 + a3);
+                s2[c] += (a0 * (static_cast<double>(x0[c]) - m) + a1 * (static_cast<double>(x0[C + c]) - m)) +
+                         (a2 * (static_cast<double>(x0[2 * C + c]) - m) + a3 * (static_cast<double>(x0[3 * C + c]) - m));
             }
             return;
         }
-        for (std::size_t c = 0; c < C; ++c) {
-            const std::size_t base = (o * C + c) * I;
-            const double m = mean[c];
-            double a1 = 0.0;
-            double a2 = 0.0;
-#pragma omp simd reduction(+ : a1, a2)
-            for (std::size_t i = 0; i < I; ++i) {
-                const double g = static_cast<double>(dy[base + i]);
-                a1 += g;
-                a2 += g * (static_cast<double>(x[base + i]) - m);
+        for (std::size_t o = begin; o < end; ++o) {
+            if (I == 1) {
+                const T* g = dy + o * C;
+                const T* xr = x + o * C;
+#pragma omp simd
+                for (std::size_t c = 0; c < C; ++c) {
+                    const double gc = static_cast<double>(g[c]);
+                    s1[c] += gc;
+                    s2[c] += gc * (static_cast<double>(xr[c]) - mean[c]);
+                }
+                continue;
             }
-            s1[c] += a1;
-            s2[c] += a2;
+            for (std::size_t c = 0; c < C; ++c) {
+                const std::size_t base = (o * C + c) * I;
+                const double m = mean[c];
+                double a1 = 0.0;
+                double a2 = 0.0;
+#pragma omp simd reduction(+ : a1, a2)
+                for (std::size_t i = 0; i < I; ++i) {
+                    const double g = static_cast<double>(dy[base + i]);
+                    a1 += g;
+                    a2 += g * (static_cast<double>(x[base + i]) - m);
+                }
+                s1[c] += a1;
+                s2[c] += a2;
+            }
         }
     });
     std::vector<T> c1(C), c2(C), c3(C);
