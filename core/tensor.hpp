@@ -57,6 +57,16 @@ struct SavedTensor {
 template <class T>
 using Grads = std::vector<Array<T>>;
 
+// A backward rule's result, the gradients moved in (a braced Grads<T>{...} would copy each one,
+// its initializer list being const): return grads<T>(std::move(da), std::move(db)).
+template <class T, class... G>
+Grads<T> grads(G&&... g) {
+    Grads<T> out;
+    out.reserve(sizeof...(G));
+    (out.emplace_back(std::forward<G>(g)), ...);
+    return out;
+}
+
 // A backward function receives its node (for saved tensors, input shapes and which inputs need a
 // gradient) and the gradient of the loss with respect to the node's output. It returns one
 // gradient per input, each of that input's shape; entries for inputs that need no gradient are

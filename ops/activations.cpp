@@ -13,7 +13,7 @@ Tensor<T> relu(const Tensor<T>& x) {
     return record<T>(out, "relu", {x}, {out}, "d relu(x)/dx = g*(x > 0)",
                      [](const Node<T>& n, const Array<T>& g) {
                          const Array<T>& y = n.saved_value(0);
-                         return Grads<T>{Array<T>(xt::where(y > T(0), g, T(0)))};
+                         return grads<T>(Array<T>(xt::where(y > T(0), g, T(0))));
                      });
 }
 
@@ -24,7 +24,7 @@ Tensor<T> tanh(const Tensor<T>& x) {
     return record<T>(out, "tanh", {x}, {out}, "d tanh(x)/dx = g*(1 - y^2)",
                      [](const Node<T>& n, const Array<T>& g) {
                          const Array<T>& y = n.saved_value(0);
-                         return Grads<T>{Array<T>(g * (T(1) - xt::square(y)))};
+                         return grads<T>(Array<T>(g * (T(1) - xt::square(y))));
                      });
 }
 
@@ -38,7 +38,7 @@ Tensor<T> sigmoid(const Tensor<T>& x) {
     return record<T>(out, "sigmoid", {x}, {out}, "d sigmoid(x)/dx = g*y*(1 - y)",
                      [](const Node<T>& n, const Array<T>& g) {
                          const Array<T>& y = n.saved_value(0);
-                         return Grads<T>{Array<T>(g * y * (T(1) - y))};
+                         return grads<T>(Array<T>(g * y * (T(1) - y)));
                      });
 }
 
@@ -58,7 +58,7 @@ Tensor<T> log_softmax(const Tensor<T>& x, int axis) {
                      [ax, kept](const Node<T>& n, const Array<T>& g) {
                          Array<T> gsum = xt::sum(g, ax, xt::evaluation_strategy::immediate);
                          gsum.reshape(kept);
-                         return Grads<T>{Array<T>(g - xt::exp(n.saved_value(0)) * gsum)};
+                         return grads<T>(Array<T>(g - xt::exp(n.saved_value(0)) * gsum));
                      });
 }
 
@@ -86,7 +86,7 @@ Tensor<T> nll_loss(const Tensor<T>& logp, const std::vector<std::int64_t>& label
                          for (std::size_t i = 0; i < n; ++i) {
                              d.data()[i * c + static_cast<std::size_t>(labels[i])] = v;
                          }
-                         return Grads<T>{std::move(d)};
+                         return grads<T>(std::move(d));
                      });
 }
 

@@ -31,7 +31,7 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
     // d(a+b)/da = 1, d(a+b)/db = 1: the gradient passes through to both, summed over broadcasts
     return record<T>(out, "add", {a, b}, {}, "d(a+b)/da = g, d(a+b)/db = g",
                      [](const Node<T>& n, const Array<T>& g) {
-                         return Grads<T>{pass_through(n, 0, g), pass_through(n, 1, g)};
+                         return grads<T>(pass_through(n, 0, g), pass_through(n, 1, g));
                      });
 }
 
@@ -45,7 +45,7 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
                      [](const Node<T>& n, const Array<T>& g) {
                          Array<T> db = pass_through(n, 1, g);
                          db *= T(-1);
-                         return Grads<T>{pass_through(n, 0, g), std::move(db)};
+                         return grads<T>(pass_through(n, 0, g), std::move(db));
                      });
 }
 
@@ -64,7 +64,7 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
                              auto fast = loops::binary(g, other, to_shape(g.shape()), [](T x, T y) { return x * y; });
                              return sum_to_shape<T>(fast ? std::move(*fast) : Array<T>(g * other), n.input_shape(i));
                          };
-                         return Grads<T>{times(n.saved_value(1), 0), times(n.saved_value(0), 1)};
+                         return grads<T>(times(n.saved_value(1), 0), times(n.saved_value(0), 1));
                      });
 }
 
@@ -80,9 +80,9 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
                          const Array<T>& bv = n.saved_value(1);
                          auto fast = n.needs_grad(0) ? loops::binary(g, bv, to_shape(g.shape()), [](T x, T y) { return x / y; })
                                                      : std::nullopt;
-                         return Grads<T>{
+                         return grads<T>(
                              fast ? sum_to_shape<T>(std::move(*fast), n.input_shape(0)) : grad_for<T>(n, 0, [&] { return g / bv; }),
-                             grad_for<T>(n, 1, [&] { return -g * av / xt::square(bv); })};
+                             grad_for<T>(n, 1, [&] { return -g * av / xt::square(bv); }));
                      });
 }
 
@@ -91,7 +91,7 @@ Tensor<T> neg(const Tensor<T>& x) {
     Tensor<T> out(Array<T>(-x.value()));
     // d(-x)/dx = -1
     return record<T>(out, "neg", {x}, {}, "d(-x)/dx = -g",
-                     [](const Node<T>&, const Array<T>& g) { return Grads<T>{-g}; });
+                     [](const Node<T>&, const Array<T>& g) { return grads<T>(-g); });
 }
 
 template <class T>
@@ -105,9 +105,9 @@ Tensor<T> pow(const Tensor<T>& x, double exponent) {
                          const Array<T>& xv = n.saved_value(0);
                          if (p == T(2)) {
                              auto fast = loops::binary(xv, g, to_shape(g.shape()), [](T x, T y) { return T(2) * x * y; });
-                             return Grads<T>{fast ? std::move(*fast) : Array<T>(T(2) * xv * g)};
+                             return grads<T>(fast ? std::move(*fast) : Array<T>(T(2) * xv * g));
                          }
-                         return Grads<T>{Array<T>(p * xt::pow(xv, p - T(1)) * g)};
+                         return grads<T>(Array<T>(p * xt::pow(xv, p - T(1)) * g));
                      });
 }
 
@@ -117,7 +117,7 @@ Tensor<T> sqrt(const Tensor<T>& x) {
     // d(sqrt x)/dx = 1 / (2 sqrt x): saves the output, not the input
     return record<T>(out, "sqrt", {x}, {out}, "d(sqrt x)/dx = g/(2*sqrt(x))",
                      [](const Node<T>& n, const Array<T>& g) {
-                         return Grads<T>{Array<T>(g / (T(2) * n.saved_value(0)))};
+                         return grads<T>(Array<T>(g / (T(2) * n.saved_value(0))));
                      });
 }
 
@@ -127,7 +127,7 @@ Tensor<T> exp(const Tensor<T>& x) {
     // d(e^x)/dx = e^x
     return record<T>(out, "exp", {x}, {out}, "d(exp x)/dx = g*exp(x)",
                      [](const Node<T>& n, const Array<T>& g) {
-                         return Grads<T>{Array<T>(g * n.saved_value(0))};
+                         return grads<T>(Array<T>(g * n.saved_value(0)));
                      });
 }
 
@@ -137,7 +137,7 @@ Tensor<T> log(const Tensor<T>& x) {
     // d(log x)/dx = 1/x
     return record<T>(out, "log", {x}, {x}, "d(log x)/dx = g/x",
                      [](const Node<T>& n, const Array<T>& g) {
-                         return Grads<T>{Array<T>(g / n.saved_value(0))};
+                         return grads<T>(Array<T>(g / n.saved_value(0)));
                      });
 }
 
@@ -147,7 +147,7 @@ Tensor<T> abs(const Tensor<T>& x) {
     // d|x|/dx = sign(x), taken as 0 at 0 (as PyTorch does)
     return record<T>(out, "abs", {x}, {x}, "d|x|/dx = g*sign(x)",
                      [](const Node<T>& n, const Array<T>& g) {
-                         return Grads<T>{Array<T>(g * xt::sign(n.saved_value(0)))};
+                         return grads<T>(Array<T>(g * xt::sign(n.saved_value(0))));
                      });
 }
 

@@ -95,7 +95,7 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
                                      out[j] = g.data()[j] * scale;
                                  }
                              }
-                             return Grads<T>{std::move(dx)};
+                             return grads<T>(std::move(dx));
                          }
                          Array<T> kept = g;
                          kept.reshape(keepdims_shape(shape, axes));
@@ -103,7 +103,7 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
                          if (scale != T(1)) {
                              dx *= scale;
                          }
-                         return Grads<T>{std::move(dx)};
+                         return grads<T>(std::move(dx));
                      });
 }
 

@@ -58,7 +58,7 @@ Tensor<T> reshape(const Tensor<T>& x, const std::vector<long>& shape) {
                      [](const Node<T>& n, const Array<T>& g) {
                          Array<T> dx = g;
                          dx.reshape(n.input_shape(0));
-                         return Grads<T>{std::move(dx)};
+                         return grads<T>(std::move(dx));
                      });
 }
 
@@ -83,7 +83,7 @@ Tensor<T> permute(const Tensor<T>& x, const std::vector<std::size_t>& perm) {
     // a permutation is undone by its inverse
     return record<T>(out, "permute", {x}, {}, "dx = permute(g, inverse(perm))",
                      [inverse](const Node<T>&, const Array<T>& g) {
-                         return Grads<T>{Array<T>(xt::transpose(g, inverse))};
+                         return grads<T>(Array<T>(xt::transpose(g, inverse)));
                      });
 }
 

@@ -14,7 +14,7 @@ Tensor<double> wrong_square(const Tensor<double>& x) {
     Tensor<double> out(Array<double>(xt::square(x.value())));
     return tg::record<double>(out, "wrong_square", {x}, {x}, "(wrong) g*x",
                               [](const Node<double>& n, const Array<double>& g) {
-                                  return Grads<double>{Array<double>(g * n.saved_value(0))};
+                                  return tg::grads<double>(Array<double>(g * n.saved_value(0)));
                               });
 }
 
@@ -25,7 +25,7 @@ Tensor<double> ignores_upstream(const Tensor<double>& x) {
                               [](const Node<double>& n, const Array<double>&) {
                                   Array<double> two(n.input_shape(0));
                                   two.fill(2.0);
-                                  return Grads<double>{two};
+                                  return tg::grads<double>(two);
                               });
 }
 
