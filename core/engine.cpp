@@ -140,6 +140,12 @@ void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions o
                 "returns one gradient per input",
                 node.op, contributions.size(), node.inputs.size()));
         }
+        const Array<T>* g_now = &g;  // where the output's gradient is after a hand-over
+        if (node.identity_input >= 0 && node.inputs[static_cast<std::size_t>(node.identity_input)]->requires_grad) {
+            Array<T>& target = contributions[static_cast<std::size_t>(node.identity_input)];
+            target = &g == &owned ? std::move(owned) : Array<T>(g);  // the caller's seed is copied
+            g_now = &target;
+        }
         for (std::size_t i = 0; i < node.inputs.size(); ++i) {
             if (node.inputs[i]->requires_grad && !same_shape(contributions[i].shape(), node.input_shapes[i])) {
                 throw ShapeError(fmt::format(
@@ -156,7 +162,7 @@ void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions o
             }
         }
         if (observer) {
-            observer->on_node(*t, node, g, contributions);
+            observer->on_node(*t, node, *g_now, contributions);
         }
         for (std::size_t i = 0; i < node.inputs.size(); ++i) {
             TensorImpl<T>* in = node.inputs[i].get();

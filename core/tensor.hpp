@@ -85,6 +85,10 @@ struct Node {
     BackwardFn<T> backward;
     std::size_t captured_bytes = 0;  // arrays the backward function holds itself (set by the op)
     bool released = false;  // saved tensors freed by a backward without retain_graph
+    // The input whose gradient is the output's gradient itself (a in a + b and a - b, when a has
+    // the output's shape), or -1. The backward function returns an empty array for it and the
+    // engine moves the output's gradient there: no copy of a whole tensor per add or sub.
+    int identity_input = -1;
 
     bool needs_grad(std::size_t i) const { return inputs[i]->requires_grad; }
     const Shape& input_shape(std::size_t i) const { return input_shapes[i]; }

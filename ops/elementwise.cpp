@@ -21,6 +21,15 @@ Array<T> pass_through(const Node<T>& n, std::size_t i, const Array<T>& g) {
     return n.needs_grad(i) ? sum_to_shape<T>(g, n.input_shape(i)) : Array<T>();
 }
 
+// When a has the output's shape, its gradient is the output's gradient unchanged: the engine
+// moves it there (Node::identity_input) instead of the rule copying it.
+template <class T>
+void hand_over_to_first(const Tensor<T>& y, bool same_shape) {
+    if (same_shape && y.grad_fn()) {
+        y.grad_fn()->identity_input = 0;
+    }
+}
+
 }  // namespace
 
 template <class T>
@@ -29,10 +38,13 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
     auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x + y; });
     Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() + b.value()));
     // d(a+b)/da = 1, d(a+b)/db = 1: the gradient passes through to both, summed over broadcasts
-    return record<T>(out, "add", {a, b}, {}, "d(a+b)/da = g, d(a+b)/db = g",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         return grads<T>(pass_through(n, 0, g), pass_through(n, 1, g));
-                     });
+    Tensor<T> y = record<T>(out, "add", {a, b}, {}, "d(a+b)/da = g, d(a+b)/db = g",
+                            [](const Node<T>& n, const Array<T>& g) {
+                                return grads<T>(n.identity_input == 0 ? Array<T>() : pass_through(n, 0, g),
+                                                pass_through(n, 1, g));
+                            });
+    hand_over_to_first(y, a.shape() == shape);
+    return y;
 }
 
 template <class T>
@@ -41,12 +53,15 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
     auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x - y; });
     Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() - b.value()));
     // d(a-b)/da = 1, d(a-b)/db = -1
-    return record<T>(out, "sub", {a, b}, {}, "d(a-b)/da = g, d(a-b)/db = -g",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         Array<T> db = pass_through(n, 1, g);
-                         db *= T(-1);
-                         return grads<T>(pass_through(n, 0, g), std::move(db));
-                     });
+    Tensor<T> y = record<T>(out, "sub", {a, b}, {}, "d(a-b)/da = g, d(a-b)/db = -g",
+                            [](const Node<T>& n, const Array<T>& g) {
+                                Array<T> db = pass_through(n, 1, g);
+                                db *= T(-1);
+                                return grads<T>(n.identity_input == 0 ? Array<T>() : pass_through(n, 0, g),
+                                                std::move(db));
+                            });
+    hand_over_to_first(y, a.shape() == shape);
+    return y;
 }
 
 template <class T>

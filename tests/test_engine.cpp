@@ -164,3 +164,33 @@ TEST_CASE("topological order puts every tensor after its inputs") {
     };
     CHECK(pos(b) < pos(c));
 }
+
+TEST_CASE("add and sub hand their output's gradient to the first input without changing what others see") {
+    // The engine moves the output's gradient into a's slot (Node::identity_input); the caller's
+    // seed, a retained output gradient and a second use of the same gradient must be unaffected.
+    Tensor<double> a(Array<double>{{1.0, 2.0}, {3.0, 4.0}}, true);
+    Tensor<double> b(Array<double>{10.0, 20.0}, true);
+    const Array<double> seed{{1.0, -1.0}, {0.5, 2.0}};
+    Tensor<double> y = a + b;
+    y.retain_grad();
+    y.backward(seed);
+    CHECK(seed == Array<double>{{1.0, -1.0}, {0.5, 2.0}});  // the seed is read, never moved from
+    CHECK(a.grad() == seed);
+    CHECK(y.grad() == seed);
+    CHECK(b.grad() == Array<double>{1.5, 1.0});
+
+    a.zero_grad();
+    b.zero_grad();
+    Tensor<double> d = a - b;              // inside the graph: the gradient is the engine's own
+    Tensor<double> loss = tg::sum(d * d);  // dloss/dd = 2d, then a gets 2d and b gets -sum(2d)
+    loss.backward();
+    const Array<double> two_d = 2.0 * (a.value() - b.value());
+    CHECK(a.grad() == two_d);
+    CHECK(b.grad() == Array<double>(-xt::sum(two_d, {0})));
+    tgtest::check_gradients(
+        [](const std::vector<Tensor<double>>& in) {
+            Tensor<double> u = in[0] + in[1];
+            return tg::sum((u - in[1]) * u);
+        },
+        {a, b});
+}
