@@ -58,6 +58,10 @@ TEST_CASE("the IDX readers refuse wrong magic numbers, truncation, trailing data
     CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "long.gz"); }), "data after"));
     write_gz(dir / "huge.gz", images(1000000, 100000, 100000, 0));
     CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "huge.gz"); }), "refusing"));
+    write_gz(dir / "claims.gz", images(60000, 28, 28, 16));  // 47 MB claimed, 16 bytes given
+    CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "claims.gz"); }), "cannot hold them"));
+    std::ofstream(dir / "claims.idx", std::ios::binary) << images(60000, 28, 28, 16);
+    CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "claims.idx"); }), "uncompressed file"));
     write_gz(dir / "zero.gz", images(0, 2, 2, 0));
     CHECK(has(message_of<tg::IoError>([&] { read_idx_images(dir / "zero.gz"); }), "is 0"));
     std::ofstream(dir / "corrupt.gz") << std::string("\x1f\x8b\x08\x00garbage-that-is-not-deflate", 31);
@@ -130,4 +134,39 @@ TEST_CASE("spirals and moons are seeded; scaling is fitted on the training set")
     scale_to_unit(u);
     CHECK(xt::amin(u.train.x)() == 0.0);
     CHECK(xt::amax(u.train.x)() == 1.0);
+}
+
+namespace {
+
+// A .npy file with the given header dictionary and `data` bytes after it.
+std::string npy_bytes(const std::string& dict, std::size_t data) {
+    std::string header = dict;
+    header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
+    header += '\n';
+    std::string out = std::string("\x93NUMPY\x01\x00", 8);
+    out += static_cast<char>(header.size() & 0xff);
+    out += static_cast<char>(header.size() >> 8);
+    return out + header + std::string(data, '\0');
+}
+
+}  // namespace
+
+TEST_CASE("the npy reader refuses absurd shapes before allocating: 10^12 elements, overflow, negative, malformed") {
+    TempDir dir;
+    auto refused = [&](const std::string& name, const std::string& shape, const std::string& part) {
+        std::ofstream(dir / name, std::ios::binary)
+            << npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': " + shape + ", }", 64);
+        INFO(shape);
+        CHECK(has(message_of<tg::IoError>([&] { tg::load_npy<double>(dir / name); }), part));
+    };
+    refused("tera.npy", "(1000000, 1000000)", "claims shape [1000000, 1000000]");
+    refused("overflow.npy", "(4294967296, 4294967296, 4294967296)", "more elements than can be addressed");
+    refused("huge_dim.npy", "(0, 99999999999999999999999)", "too large to address");
+    refused("negative.npy", "(-3, 2)", "not a tuple of integers");
+    refused("no_commas.npy", "(3 2)", "needs commas");
+    refused("not_tuple.npy", "[3, 2]", "not a tuple");
+    // an empty array is a shape NumPy writes, and loads as one
+    std::ofstream(dir / "empty.npy", std::ios::binary)
+        << npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 3), }", 0);
+    CHECK(tg::load_npy<double>(dir / "empty.npy").shape() == std::vector<std::size_t>{0, 3});
 }
