@@ -127,15 +127,11 @@ Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& 
 
 namespace {
 
+// Records y, already computed from x with the per-feature mean and 1/std, as one node.
 template <class T>
-Tensor<T> fused_node(const Tensor<T>& x, const OptionalTensor<T>& gamma,
+Tensor<T> fused_node(Array<T> y, const Tensor<T>& x, const OptionalTensor<T>& gamma,
                      const OptionalTensor<T>& beta, const ChannelLayout& L, Array<double> mean,
                      Array<double> inv_std, bool training) {
-    Array<T> y = xt::empty<T>(x.shape());
-    batchnorm_normalize(x.value().data(), L, mean.data(), inv_std.data(),
-                        gamma ? gamma->value().data() : nullptr,
-                        beta ? beta->value().data() : nullptr, y.data());
-
     std::vector<Tensor<T>> inputs{x};
     std::vector<Tensor<T>> saved{x};  // shared with the input, not copied
     const std::size_t gamma_at = gamma ? inputs.size() : 0;
@@ -194,8 +190,12 @@ BatchNormOutput<T> batchnorm_fused(const Tensor<T>& x, const OptionalTensor<T>& 
     BatchNormOutput<T> out;
     out.batch_mean = xt::empty<double>(L.stat_shape);
     out.batch_var = xt::empty<double>(L.stat_shape);
-    batchnorm_stats(x.value().data(), L, out.batch_mean.data(), out.batch_var.data());
-    out.y = fused_node(x, gamma, beta, L, out.batch_mean, batchnorm_inv_std(out.batch_var, eps), true);
+    Array<double> inv_std = xt::empty<double>(L.stat_shape);
+    Array<T> y = xt::empty<T>(x.shape());
+    batchnorm_train_forward(x.value().data(), L, gamma ? gamma->value().data() : nullptr,
+                            beta ? beta->value().data() : nullptr, eps, out.batch_mean.data(),
+                            out.batch_var.data(), inv_std.data(), y.data());
+    out.y = fused_node(std::move(y), x, gamma, beta, L, out.batch_mean, std::move(inv_std), true);
     out.count = L.count();
     return out;
 }
@@ -207,8 +207,13 @@ Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamm
     const ChannelLayout L = checked_layout("batchnorm_fused_eval", x, gamma, beta, axes, false);
     check_per_feature("batchnorm_fused_eval", "the mean", to_shape(mean.shape()), L);
     check_per_feature("batchnorm_fused_eval", "the variance", to_shape(var.shape()), L);
-    return fused_node(x, gamma, beta, L, Array<double>(xt::cast<double>(mean)),
-                      batchnorm_inv_std(xt::cast<double>(var), eps), false);
+    Array<double> m = xt::cast<double>(mean);
+    Array<double> inv_std = batchnorm_inv_std(xt::cast<double>(var), eps);
+    Array<T> y = xt::empty<T>(x.shape());
+    batchnorm_normalize(x.value().data(), L, m.data(), inv_std.data(),
+                        gamma ? gamma->value().data() : nullptr,
+                        beta ? beta->value().data() : nullptr, y.data());
+    return fused_node(std::move(y), x, gamma, beta, L, std::move(m), std::move(inv_std), false);
 }
 
 #define TG_INSTANTIATE(T)                                                                         \

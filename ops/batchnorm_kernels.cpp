@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+
 namespace tg {
 
 ChannelLayout channel_layout(const char* op, const Shape& x, const Axes& axes) {
@@ -66,20 +67,60 @@ namespace {
 
 constexpr std::size_t parallel_threshold = 1 << 15;  // values; below it a thread costs more than it saves
 
-// x - mean in T without losing the low bits of a double mean: mean = hi + lo with hi = T(mean)
+// ---- per-feature coefficients of the two element-wise passes, computed once in float64 ----------
+
+// x - mean in T without losing the low bits of a float64 mean: mean = hi + lo with hi = T(mean)
 // and lo = T(mean - hi). For x near the mean, x - hi is exact (Sterbenz) and lo corrects it, so
-// float32 loops stay float32 and still centre data with a large mean correctly.
+// float32 loops stay float32 and still centre data with a large mean correctly. The tiny lo term
+// is folded into the pass's constant term.
 template <class T>
-struct CentredMean {
-    std::vector<T> hi;
-    std::vector<T> lo;
-    CentredMean(const double* mean, std::size_t n) : hi(n), lo(n) {
-        for (std::size_t c = 0; c < n; ++c) {
-            hi[c] = static_cast<T>(mean[c]);
-            lo[c] = static_cast<T>(mean[c] - static_cast<double>(hi[c]));
-        }
-    }
+T mean_hi(double mean) {
+    return static_cast<T>(mean);
+}
+
+template <class T>
+double mean_lo(double mean) {
+    return static_cast<double>(static_cast<T>(mean - static_cast<double>(static_cast<T>(mean))));
+}
+
+// y = (x - hi) * scale + shift, which is (x - mean) * gamma * inv_std + beta. Centring first
+// matters: x * scale + (beta - mean * scale) would cancel for large means.
+template <class T>
+struct Normalize {
+    T hi, scale, shift;
 };
+
+template <class T>
+Normalize<T> normalize_coefficients(double mean, double inv_std, const T* gamma, const T* beta, std::size_t c) {
+    const double a = (gamma ? static_cast<double>(gamma[c]) : 1.0) * inv_std;
+    const double b = beta ? static_cast<double>(beta[c]) : 0.0;
+    return {mean_hi<T>(mean), static_cast<T>(a), static_cast<T>(b - mean_lo<T>(mean) * a)};
+}
+
+// dx = c1 dy + c2 (x - hi) + c3 from the per-feature sums sum(dy) and sum(dy (x - mean)) over n
+// values (the closed form derived at batchnorm_grads below); also dgamma and dbeta, each written
+// if its pointer is not null.
+template <class T>
+struct Backward {
+    T hi, c1, c2, c3;
+};
+
+template <class T>
+Backward<T> backward_coefficients(double mean, double inv_std, const T* gamma, std::size_t c, double sum_dy,
+                                  double sum_dy_xc, double n, bool training, T* dgamma, T* dbeta) {
+    const double s = inv_std;
+    const double g = gamma ? static_cast<double>(gamma[c]) : 1.0;
+    const double sum_dy_xhat = sum_dy_xc * s;
+    if (dgamma) {
+        dgamma[c] = static_cast<T>(sum_dy_xhat);
+    }
+    if (dbeta) {
+        dbeta[c] = static_cast<T>(sum_dy);
+    }
+    const double k2 = training ? -g * s * s * sum_dy_xhat / n : 0.0;
+    const double k3 = training ? -g * s * sum_dy / n : 0.0;
+    return {mean_hi<T>(mean), static_cast<T>(g * s), static_cast<T>(k2), static_cast<T>(k3 - k2 * mean_lo<T>(mean))};
+}
 
 // Rows are taken in blocks of this many: for the (N, C) layout in float32 one sweep across the
 // features handles four rows at once, so the per-feature sums and coefficients are loaded (and
@@ -201,18 +242,14 @@ void batchnorm_normalize(const T* x, const ChannelLayout& L, const double* mean,
                          const double* inv_std, const T* gamma, const T* beta, T* y) {
     const std::size_t C = L.channels;
     const std::size_t I = L.inner;
-    const CentredMean<T> m(mean, C);
-    // y = ((x - hi) - lo) * scale + beta, with the tiny lo term folded into the shift:
-    // y = (x - hi) * scale + (beta - lo * scale). Centre first: x * scale + (beta - mean * scale)
-    // would cancel for large means.
-    std::vector<T> scale(C);
-    std::vector<T> shift(C);
+    std::vector<T> hi_(C), scale(C), shift(C);
     for (std::size_t c = 0; c < C; ++c) {
-        const double a = (gamma ? static_cast<double>(gamma[c]) : 1.0) * inv_std[c];
-        scale[c] = static_cast<T>(a);
-        shift[c] = static_cast<T>((beta ? static_cast<double>(beta[c]) : 0.0) - static_cast<double>(m.lo[c]) * a);
+        const Normalize<T> k = normalize_coefficients(mean[c], inv_std[c], gamma, beta, c);
+        hi_[c] = k.hi;
+        scale[c] = k.scale;
+        shift[c] = k.shift;
     }
-    const T* hi = m.hi.data();
+    const T* hi = hi_.data();
     const T* a = scale.data();
     const T* b = shift.data();
     for_row_blocks(L.outer, L.outer * C * I, [&](std::size_t begin, std::size_t end) {
@@ -250,6 +287,16 @@ void batchnorm_normalize(const T* x, const ChannelLayout& L, const double* mean,
             }
         }
     });
+}
+
+template <class T>
+void batchnorm_train_forward(const T* x, const ChannelLayout& L, const T* gamma, const T* beta, double eps,
+                             double* mean, double* var, double* inv_std, T* y) {
+    batchnorm_stats(x, L, mean, var);
+    for (std::size_t c = 0; c < L.channels; ++c) {
+        inv_std[c] = 1.0 / std::sqrt(var[c] + eps);
+    }
+    batchnorm_normalize(x, L, mean, inv_std, gamma, beta, y);
 }
 
 // The closed form of the training-mode backward (N values per feature, s = 1/sqrt(sigma2 + eps)):
@@ -320,30 +367,20 @@ void batchnorm_grads(const T* dy, const T* x, const ChannelLayout& L, const doub
             }
         }
     });
-    // dx = c1 dy + c2 ((x - hi) - lo) + c3, with the lo term folded into c3 as in the forward pass
-    const CentredMean<T> m(mean, C);
-    std::vector<T> c1(C), c2(C), c3(C);
+    // dx = c1 dy + c2 (x - hi) + c3 (ops/batchnorm_coefficients.hpp)
+    std::vector<T> hi_(C), c1(C), c2(C), c3(C);
     for (std::size_t c = 0; c < C; ++c) {
-        const double s = inv_std[c];
-        const double g = gamma ? static_cast<double>(gamma[c]) : 1.0;
-        const double sum_dy = sums[c];
-        const double sum_dy_xhat = sums[C + c] * s;
-        if (dgamma) {
-            dgamma[c] = static_cast<T>(sum_dy_xhat);
-        }
-        if (dbeta) {
-            dbeta[c] = static_cast<T>(sum_dy);
-        }
-        const double k2 = training ? -g * s * s * sum_dy_xhat / n : 0.0;
-        const double k3 = training ? -g * s * sum_dy / n : 0.0;
-        c1[c] = static_cast<T>(g * s);
-        c2[c] = static_cast<T>(k2);
-        c3[c] = static_cast<T>(k3 - k2 * static_cast<double>(m.lo[c]));
+        const Backward<T> k =
+            backward_coefficients(mean[c], inv_std[c], gamma, c, sums[c], sums[C + c], n, training, dgamma, dbeta);
+        hi_[c] = k.hi;
+        c1[c] = k.c1;
+        c2[c] = k.c2;
+        c3[c] = k.c3;
     }
     if (!dx) {
         return;
     }
-    const T* hi = m.hi.data();
+    const T* hi = hi_.data();
     const T* k1 = c1.data();
     const T* k2 = c2.data();
     const T* k3 = c3.data();
@@ -436,8 +473,10 @@ std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward(const Array<T>& x, cons
     BatchNormCache<T> cache = start_cache("batchnorm_forward", x, gamma, beta, axes, true, L);
     cache.mean = xt::empty<double>(L.stat_shape);
     cache.var = xt::empty<double>(L.stat_shape);
-    batchnorm_stats(x.data(), L, cache.mean.data(), cache.var.data());
-    Array<T> y = normalize_with(cache, L, beta, eps);
+    cache.inv_std = xt::empty<double>(L.stat_shape);
+    Array<T> y = xt::empty<T>(x.shape());
+    batchnorm_train_forward(x.data(), L, gamma.data(), beta.data(), eps, cache.mean.data(), cache.var.data(),
+                            cache.inv_std.data(), y.data());
     return {std::move(y), std::move(cache)};
 }
 
@@ -513,6 +552,8 @@ BatchNormStages<T> batchnorm_backward_stages(const Array<T>& dy, const BatchNorm
     template void batchnorm_stats(const T*, const ChannelLayout&, double*, double*);               \
     template void batchnorm_normalize(const T*, const ChannelLayout&, const double*,               \
                                       const double*, const T*, const T*, T*);                      \
+    template void batchnorm_train_forward(const T*, const ChannelLayout&, const T*, const T*, double, \
+                                          double*, double*, double*, T*);                          \
     template void batchnorm_grads(const T*, const T*, const ChannelLayout&, const double*,         \
                                   const double*, const T*, bool, T*, T*, T*);                      \
     template std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward(                             \

@@ -94,6 +94,12 @@ template <class T>
 void batchnorm_normalize(const T* x, const ChannelLayout& layout, const double* mean,
                          const double* inv_std, const T* gamma, const T* beta, T* y);
 
+// Training forward in one call: the statistics (as batchnorm_stats), inv_std = 1/sqrt(var + eps)
+// and y (as batchnorm_normalize).
+template <class T>
+void batchnorm_train_forward(const T* x, const ChannelLayout& layout, const T* gamma, const T* beta, double eps,
+                             double* mean, double* var, double* inv_std, T* y);
+
 // dx, dgamma and dbeta from dy, each skipped if its pointer is null; `training` selects the closed
 // form that includes the batch statistics' dependence on x.
 template <class T>
