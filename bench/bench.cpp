@@ -20,19 +20,43 @@ using bench::Run;
 using tg::Array;
 using tg::Tensor;
 
-// Median seconds of one repetition: repeats until min_seconds have passed (at least 5 times).
-double median_seconds(const Run& run, double min_seconds) {
-    run();  // warm up: first-touch page faults, lazy initialisation
-    std::vector<double> t;
-    const auto start = std::chrono::steady_clock::now();
-    while (t.size() < 5 || (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < min_seconds &&
-                            t.size() < 2000)) {
-        const auto t0 = std::chrono::steady_clock::now();
-        run();
-        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
+double seconds_of(const Run& run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median(std::vector<double> t) {
     std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
+    return t.empty() ? 0.0 : t[t.size() / 2];
+}
+
+// Median seconds of one repetition of each side. The two sides are timed in alternating bursts of
+// about 20 ms (the first run of each burst, which finds the other side's data in cache, is not
+// counted), so that both see the same load from whatever else the machine is doing: on a shared
+// machine that load changes over seconds, and timing one side after the other moves their ratio
+// by more than the differences being measured. Runs for at least min_seconds per side and at
+// least 5 timed runs each.
+std::pair<double, double> paired_medians(const Run& ours, const Run& theirs, double min_seconds) {
+    const double once = std::max(seconds_of(ours), theirs ? seconds_of(theirs) : 0.0);  // also warms up
+    const int burst = static_cast<int>(std::clamp(0.02 / std::max(once, 1e-9), 2.0, 200.0));
+    std::vector<double> a, b;
+    double spent = 0;
+    while (a.size() < 5 || (spent < min_seconds && a.size() < 4000)) {
+        for (const auto& [run, times] : {std::pair{&ours, &a}, std::pair{&theirs, &b}}) {
+            if (!*run) {
+                continue;
+            }
+            seconds_of(*run);
+            for (int i = 0; i < burst; ++i) {
+                times->push_back(seconds_of(*run));
+                if (times == &a) {
+                    spent += times->back();
+                }
+            }
+        }
+    }
+    return {median(a), median(b)};
 }
 
 std::string human(double s) {
@@ -129,7 +153,8 @@ int main(int argc, char** argv) {
         bench::TorchSide::set_threads(threads);
         const Run ours = make_ours();
         const Run theirs = make_theirs();
-        Row r{name, median_seconds(ours, min_seconds), theirs ? median_seconds(theirs, min_seconds) : 0.0};
+        const auto [t_ours, t_theirs] = paired_medians(ours, theirs, min_seconds);
+        Row r{name, t_ours, t_theirs};
         fmt::print(stderr, "{:<46} {:>10} {:>10} {}\n", r.name, human(r.tg), r.torch > 0 ? human(r.torch) : "-",
                    r.torch > 0 ? fmt::format("{:.2f}", r.tg / r.torch) : "");
         rows.push_back(r);
@@ -181,8 +206,9 @@ int main(int argc, char** argv) {
     const tg::BlasInfo blas = tg::blas_info();
     const std::string header = fmt::format(
         "Machine: {}, {} cores; {}; OpenBLAS kernels: {}; libtorch {}.\n"
-        "Each time is the median of repeated runs (at least 5, for at least {} s) after one warm-up run; ratio = "
-        "tapegrad / libtorch, below 1 means tapegrad is faster. Threads as named in each case, set for both sides.\n\n",
+        "Each time is the median of repeated runs (at least 5, for at least {} s of tapegrad's time), the two sides "
+        "timed in alternating bursts of about 20 ms so that both see the same load; ratio = tapegrad / libtorch, "
+        "below 1 means tapegrad is faster. Threads as named in each case, set for both sides.\n\n",
         cpu, std::thread::hardware_concurrency(), date, blas.core, bench::TorchSide::version(), min_seconds);
     fmt::print("{}{}", header, md);
     if (!out_path.empty()) {

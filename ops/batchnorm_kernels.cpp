@@ -320,22 +320,32 @@ void batchnorm_grads(const T* dy, const T* x, const ChannelLayout& L, const doub
     const double n = static_cast<double>(L.count());
     // sums[c] = sum(dy), sums[C + c] = sum(dy * (x - mu)), in one pass
     std::vector<double> sums(2 * C, 0.0);
+    std::vector<T> hi_(C);
+    std::vector<double> lo(C);
+    for (std::size_t c = 0; c < C; ++c) {
+        hi_[c] = mean_hi<T>(mean[c]);
+        lo[c] = mean[c] - static_cast<double>(hi_[c]);
+    }
     sum_rows(L.outer, 2 * C, work, sums.data(), [&](std::size_t begin, std::size_t end, double* acc) {
         double* s1 = acc;
         double* s2 = acc + C;
         if (four_rows<T> && I == 1 && end - begin == rows_per_sweep) {  // (N, C): four rows per sweep
+            // The four rows' terms are formed and added in float32 and only their sums carried in
+            // float64: an error of a few float32 roundings in sum(dy) or sum(dy (x - mu)) moves dx
+            // by that relative to gamma/std * |dy|, below float32's own resolution of dx. (The
+            // forward statistics keep every term in float64: the variance cancels.)
+            // sum dy (x - mu) = sum dy (x - hi) - lo sum dy.
             const T* g0 = dy + begin * C;
             const T* x0 = x + begin * C;
+            const T* h = hi_.data();
 #pragma omp simd
             for (std::size_t c = 0; c < C; ++c) {
-                const double m = mean[c];
-                const double a0 = static_cast<double>(g0[c]);
-                const double a1 = static_cast<double>(g0[C + c]);
-                const double a2 = static_cast<double>(g0[2 * C + c]);
-                const double a3 = static_cast<double>(g0[3 * C + c]);
-                s1[c] += (a0 + a1) + (a2 + a3);
-                s2[c] += (a0 * (static_cast<double>(x0[c]) - m) + a1 * (static_cast<double>(x0[C + c]) - m)) +
-                         (a2 * (static_cast<double>(x0[2 * C + c]) - m) + a3 * (static_cast<double>(x0[3 * C + c]) - m));
+                const T e0 = g0[c], e1 = g0[C + c], e2 = g0[2 * C + c], e3 = g0[3 * C + c];
+                const T q = (e0 + e1) + (e2 + e3);
+                const T p = (e0 * (x0[c] - h[c]) + e1 * (x0[C + c] - h[c])) +
+                            (e2 * (x0[2 * C + c] - h[c]) + e3 * (x0[3 * C + c] - h[c]));
+                s1[c] += static_cast<double>(q);
+                s2[c] += static_cast<double>(p) - lo[c] * static_cast<double>(q);
             }
             return;
         }
@@ -367,12 +377,11 @@ void batchnorm_grads(const T* dy, const T* x, const ChannelLayout& L, const doub
             }
         }
     });
-    // dx = c1 dy + c2 (x - hi) + c3 (ops/batchnorm_coefficients.hpp)
-    std::vector<T> hi_(C), c1(C), c2(C), c3(C);
+    // dx = c1 dy + c2 (x - hi) + c3
+    std::vector<T> c1(C), c2(C), c3(C);
     for (std::size_t c = 0; c < C; ++c) {
         const Backward<T> k =
             backward_coefficients(mean[c], inv_std[c], gamma, c, sums[c], sums[C + c], n, training, dgamma, dbeta);
-        hi_[c] = k.hi;
         c1[c] = k.c1;
         c2[c] = k.c2;
         c3[c] = k.c3;
