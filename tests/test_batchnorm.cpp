@@ -241,3 +241,26 @@ TEST_CASE("the composite graph has the textbook's named nodes; the fused one is 
     }
     CHECK(fused_ops == 1);
 }
+
+// The float32 (N, C) backward forms four rows' terms of sum(dy) and sum(dy (x - mu)) in float32
+// and carries only their sums in float64. That must leave dx, dgamma and dbeta within a few
+// float32 roundings of the float64 backward of the same numbers, with an uneven row count (a
+// remainder of rows after the blocks of four) and a mean far from zero.
+TEST_CASE("float32 fused backward is within float32's resolution of the float64 one") {
+    const tg::Shape shape{1027, 33};
+    const Array<double> x64 = random_tensor(shape, 31, 1e3, 2.0).value();
+    const Array<double> dy64 = random_tensor(shape, 32, 0.5, 3.0).value();
+    const Array<double> gamma64 = random_tensor({33}, 33, 0.5, 1.5).value();
+    const Array<double> beta64 = random_tensor({33}, 34).value();
+    // the same numbers in both precisions: float64 copies of the float32 inputs
+    const Array<float> x32 = xt::cast<float>(x64), dy32 = xt::cast<float>(dy64);
+    const Array<float> gamma32 = xt::cast<float>(gamma64), beta32 = xt::cast<float>(beta64);
+    const auto [y32, cache32] = tg::batchnorm_forward<float>(x32, gamma32, beta32, {0}, 1e-5);
+    const auto [y64, cache64] = tg::batchnorm_forward<double>(xt::cast<double>(x32), xt::cast<double>(gamma32),
+                                                              xt::cast<double>(beta32), {0}, 1e-5);
+    const tg::BatchNormGrads<float> g32 = tg::batchnorm_backward(dy32, cache32);
+    const tg::BatchNormGrads<double> g64 = tg::batchnorm_backward(Array<double>(xt::cast<double>(dy32)), cache64);
+    CHECK(rel_diff(g32.dx, g64.dx) < 1e-6);
+    CHECK(rel_diff(g32.dgamma, g64.dgamma) < 1e-6);
+    CHECK(rel_diff(g32.dbeta, g64.dbeta) < 1e-6);
+}
