@@ -3,6 +3,7 @@
 #include "core/anomaly.hpp"
 
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -44,10 +45,21 @@ std::vector<TensorImpl<T>*> topological_order(const Tensor<T>& root) {
 
 namespace {
 
+// into += g: for equal shapes (always, unless a leaf's value was replaced by one of another shape
+// since its last backward) a plain loop, across threads for large gradients; xtensor's += runs on
+// one thread.
 template <class T>
 void accumulate(Array<T>& into, bool& has, Array<T>&& g) {
-    if (has) {
+    if (has && !std::equal(into.shape().begin(), into.shape().end(), g.shape().begin(), g.shape().end())) {
         into += g;
+    } else if (has) {
+        T* out = into.data();
+        const T* in = g.data();
+        const std::size_t n = into.size();
+#pragma omp parallel for simd schedule(static) if (n > (std::size_t{1} << 15))
+        for (std::size_t i = 0; i < n; ++i) {
+            out[i] += in[i];
+        }
     } else {
         into = std::move(g);
         has = true;

@@ -30,6 +30,31 @@ void hand_over_to_first(const Tensor<T>& y, bool same_shape) {
     }
 }
 
+// d(a/b)/db = -g*a/b^2. When b is repeated along the output (a row or a scalar, as the std in
+// batch norm's xc / std), its gradient is a sum over the repeats, and 1/b^2 is the same in every
+// term: the product g*a is summed first and divided once per element of b, not once per output
+// element.
+template <class T>
+Array<T> div_grad_b(const Node<T>& n, const Array<T>& g, const Array<T>& av, const Array<T>& bv) {
+    if (!n.needs_grad(1)) {
+        return Array<T>();
+    }
+    const Shape out = to_shape(g.shape());
+    const loops::Pattern pb = loops::pattern(bv, out);
+    if (pb == loops::Pattern::row || pb == loops::Pattern::scalar) {
+        if (auto ga = loops::binary(g, av, out, [](T x, T y) { return x * y; })) {
+            Array<T> db = sum_to_shape<T>(std::move(*ga), n.input_shape(1));
+            T* d = db.data();
+            const T* b = bv.data();
+            for (std::size_t i = 0; i < db.size(); ++i) {
+                d[i] = -d[i] / (b[i] * b[i]);
+            }
+            return db;
+        }
+    }
+    return grad_for<T>(n, 1, [&] { return -g * av / xt::square(bv); });
+}
+
 }  // namespace
 
 template <class T>
@@ -97,7 +122,7 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
                                                      : std::nullopt;
                          return grads<T>(
                              fast ? sum_to_shape<T>(std::move(*fast), n.input_shape(0)) : grad_for<T>(n, 0, [&] { return g / bv; }),
-                             grad_for<T>(n, 1, [&] { return -g * av / xt::square(bv); }));
+                             div_grad_b(n, g, av, bv));
                      });
 }
 

@@ -99,15 +99,28 @@ std::vector<double> sum_rows(const T* x, std::size_t rows, std::size_t inner) {
     const bool parallel = rows * inner > parallel_threshold && omp_get_max_threads() > 1;
     const std::size_t threads = parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1;
     std::vector<std::vector<double>> partial(threads, std::vector<double>(inner, 0.0));
+    // Four rows per sweep: each partial sum is loaded and stored once per four rows, not per row.
+    const std::size_t blocks = (rows + 3) / 4;
 #pragma omp parallel if (parallel)
     {
         double* acc = partial[static_cast<std::size_t>(omp_get_thread_num())].data();
 #pragma omp for schedule(static)
-        for (std::size_t r = 0; r < rows; ++r) {
-            const T* row = x + r * inner;
+        for (std::size_t b = 0; b < blocks; ++b) {
+            const T* r0 = x + 4 * b * inner;
+            if (4 * b + 4 <= rows) {
 #pragma omp simd
-            for (std::size_t j = 0; j < inner; ++j) {
-                acc[j] += static_cast<double>(row[j]);
+                for (std::size_t j = 0; j < inner; ++j) {
+                    acc[j] += (static_cast<double>(r0[j]) + static_cast<double>(r0[inner + j])) +
+                              (static_cast<double>(r0[2 * inner + j]) + static_cast<double>(r0[3 * inner + j]));
+                }
+                continue;
+            }
+            for (std::size_t r = 4 * b; r < rows; ++r) {
+                const T* row = x + r * inner;
+#pragma omp simd
+                for (std::size_t j = 0; j < inner; ++j) {
+                    acc[j] += static_cast<double>(row[j]);
+                }
             }
         }
     }
