@@ -137,11 +137,17 @@ constexpr bool four_rows = std::is_same_v<T, float>;
 // [begin, end) that tile [0, rows).
 template <class F>
 void sum_rows(std::size_t rows, std::size_t width, std::size_t work, double* acc, F&& add_rows) {
-    const bool parallel = work > parallel_threshold && omp_get_max_threads() > 1;
-    std::vector<std::vector<double>> partials(parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1,
-                                              std::vector<double>(width, 0.0));
     const std::size_t blocks = (rows + rows_per_sweep - 1) / rows_per_sweep;
-#pragma omp parallel if (parallel)
+    const bool parallel = work > parallel_threshold && omp_get_max_threads() > 1;
+    if (!parallel) {  // straight into acc: no partial sums, no parallel region
+        for (std::size_t b = 0; b < blocks; ++b) {
+            add_rows(b * rows_per_sweep, std::min(rows, (b + 1) * rows_per_sweep), acc);
+        }
+        return;
+    }
+    std::vector<std::vector<double>> partials(static_cast<std::size_t>(omp_get_max_threads()),
+                                              std::vector<double>(width, 0.0));
+#pragma omp parallel
     {
         double* part = partials[static_cast<std::size_t>(omp_get_thread_num())].data();
 #pragma omp for schedule(static)
@@ -161,7 +167,13 @@ void sum_rows(std::size_t rows, std::size_t width, std::size_t work, double* acc
 template <class F>
 void for_row_blocks(std::size_t rows, std::size_t work, F&& f) {
     const std::size_t blocks = (rows + rows_per_sweep - 1) / rows_per_sweep;
-#pragma omp parallel for schedule(static) if (work > parallel_threshold)
+    if (work <= parallel_threshold || omp_get_max_threads() == 1) {
+        for (std::size_t b = 0; b < blocks; ++b) {
+            f(b * rows_per_sweep, std::min(rows, (b + 1) * rows_per_sweep));
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (std::size_t b = 0; b < blocks; ++b) {
         f(b * rows_per_sweep, std::min(rows, (b + 1) * rows_per_sweep));
     }
