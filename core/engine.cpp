@@ -1,9 +1,9 @@
 #include "core/engine.hpp"
 
 #include "core/anomaly.hpp"
+#include "core/parallel.hpp"
 
 #include <fmt/format.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -55,11 +55,12 @@ void accumulate(Array<T>& into, bool& has, Array<T>&& g) {
     } else if (has) {
         T* out = into.data();
         const T* in = g.data();
-        const std::size_t n = into.size();
-#pragma omp parallel for simd schedule(static) if (n > (std::size_t{1} << 15))
-        for (std::size_t i = 0; i < n; ++i) {
-            out[i] += in[i];
-        }
+        for_ranges(into.size(), worth_sharing(into.size()), [&](std::size_t begin, std::size_t end) {
+#pragma omp simd
+            for (std::size_t i = begin; i < end; ++i) {
+                out[i] += in[i];
+            }
+        });
     } else {
         into = std::move(g);
         has = true;

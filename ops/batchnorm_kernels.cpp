@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/parallel.hpp"
+
 
 namespace tg {
 
@@ -65,8 +67,6 @@ ChannelLayout channel_layout(const char* op, const Shape& x, const Axes& axes) {
 // order afterwards, so a result does not depend on which thread finished first.
 
 namespace {
-
-constexpr std::size_t parallel_threshold = 1 << 15;  // values; below it a thread costs more than it saves
 
 // ---- per-feature coefficients of the two element-wise passes, computed once in float64 ----------
 
@@ -138,23 +138,16 @@ constexpr bool four_rows = std::is_same_v<T, float>;
 template <class F>
 void sum_rows(std::size_t rows, std::size_t width, std::size_t work, double* acc, F&& add_rows) {
     const std::size_t blocks = (rows + rows_per_sweep - 1) / rows_per_sweep;
-    const bool parallel = work > parallel_threshold && omp_get_max_threads() > 1;
-    if (!parallel) {  // straight into acc: no partial sums, no parallel region
-        for (std::size_t b = 0; b < blocks; ++b) {
-            add_rows(b * rows_per_sweep, std::min(rows, (b + 1) * rows_per_sweep), acc);
-        }
-        return;
-    }
-    std::vector<std::vector<double>> partials(static_cast<std::size_t>(omp_get_max_threads()),
+    const bool parallel = worth_sharing(work);
+    // one thread: straight into acc, no partial sums
+    std::vector<std::vector<double>> partials(parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 0,
                                               std::vector<double>(width, 0.0));
-#pragma omp parallel
-    {
-        double* part = partials[static_cast<std::size_t>(omp_get_thread_num())].data();
-#pragma omp for schedule(static)
-        for (std::size_t b = 0; b < blocks; ++b) {
+    for_ranges(blocks, parallel, [&](std::size_t first, std::size_t last) {
+        double* part = parallel ? partials[static_cast<std::size_t>(omp_get_thread_num())].data() : acc;
+        for (std::size_t b = first; b < last; ++b) {
             add_rows(b * rows_per_sweep, std::min(rows, (b + 1) * rows_per_sweep), part);
         }
-    }
+    });
     for (const auto& part : partials) {
         for (std::size_t c = 0; c < width; ++c) {
             acc[c] += part[c];
@@ -167,16 +160,11 @@ void sum_rows(std::size_t rows, std::size_t width, std::size_t work, double* acc
 template <class F>
 void for_row_blocks(std::size_t rows, std::size_t work, F&& f) {
     const std::size_t blocks = (rows + rows_per_sweep - 1) / rows_per_sweep;
-    if (work <= parallel_threshold || omp_get_max_threads() == 1) {
-        for (std::size_t b = 0; b < blocks; ++b) {
+    for_ranges(blocks, worth_sharing(work), [&](std::size_t first, std::size_t last) {
+        for (std::size_t b = first; b < last; ++b) {
             f(b * rows_per_sweep, std::min(rows, (b + 1) * rows_per_sweep));
         }
-        return;
-    }
-#pragma omp parallel for schedule(static)
-    for (std::size_t b = 0; b < blocks; ++b) {
-        f(b * rows_per_sweep, std::min(rows, (b + 1) * rows_per_sweep));
-    }
+    });
 }
 
 }  // namespace

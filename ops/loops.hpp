@@ -10,11 +10,10 @@
 #include <optional>
 #include <vector>
 
+#include "core/parallel.hpp"
 #include "core/tensor.hpp"
 
 namespace tg::loops {
-
-constexpr std::size_t parallel_threshold = 1 << 15;  // elements
 
 // How an operand's elements line up with the output's.
 enum class Pattern { same, row, scalar, other };
@@ -50,16 +49,17 @@ namespace detail {
 template <bool AScalar, bool BScalar, class T, class F>
 void rows(const T* a, std::size_t a_stride, const T* b, std::size_t b_stride, T* o, std::size_t rows,
           std::size_t inner, F f) {
-#pragma omp parallel for schedule(static) if (rows * inner > parallel_threshold)
-    for (std::size_t r = 0; r < rows; ++r) {
-        const T* ar = a + r * a_stride;
-        const T* br = b + r * b_stride;
-        T* orow = o + r * inner;
+    for_ranges(rows, worth_sharing(rows * inner), [&](std::size_t begin, std::size_t end) {
+        for (std::size_t r = begin; r < end; ++r) {
+            const T* ar = a + r * a_stride;
+            const T* br = b + r * b_stride;
+            T* orow = o + r * inner;
 #pragma omp simd
-        for (std::size_t j = 0; j < inner; ++j) {
-            orow[j] = f(AScalar ? a[0] : ar[j], BScalar ? b[0] : br[j]);
+            for (std::size_t j = 0; j < inner; ++j) {
+                orow[j] = f(AScalar ? a[0] : ar[j], BScalar ? b[0] : br[j]);
+            }
         }
-    }
+    });
 }
 
 }  // namespace detail
@@ -96,16 +96,14 @@ std::optional<Array<T>> binary(const Array<T>& a, const Array<T>& b, const Shape
 // rows into its own partial sums, added in thread order, so the result does not depend on timing.
 template <class T>
 std::vector<double> sum_rows(const T* x, std::size_t rows, std::size_t inner) {
-    const bool parallel = rows * inner > parallel_threshold && omp_get_max_threads() > 1;
+    const bool parallel = worth_sharing(rows * inner);
     const std::size_t threads = parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1;
     std::vector<std::vector<double>> partial(threads, std::vector<double>(inner, 0.0));
     // Four rows per sweep: each partial sum is loaded and stored once per four rows, not per row.
     const std::size_t blocks = (rows + 3) / 4;
-#pragma omp parallel if (parallel)
-    {
+    for_ranges(blocks, parallel, [&](std::size_t first, std::size_t last) {
         double* acc = partial[static_cast<std::size_t>(omp_get_thread_num())].data();
-#pragma omp for schedule(static)
-        for (std::size_t b = 0; b < blocks; ++b) {
+        for (std::size_t b = first; b < last; ++b) {
             const T* r0 = x + 4 * b * inner;
             if (4 * b + 4 <= rows) {
 #pragma omp simd
@@ -123,7 +121,7 @@ std::vector<double> sum_rows(const T* x, std::size_t rows, std::size_t inner) {
                 }
             }
         }
-    }
+    });
     for (std::size_t t = 1; t < threads; ++t) {
         for (std::size_t j = 0; j < inner; ++j) {
             partial[0][j] += partial[t][j];
@@ -139,10 +137,12 @@ Array<T> unary(const Array<T>& x, F f) {
     const std::size_t n = x.size();
     const T* in = x.data();
     T* o = out.data();
-#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-    for (std::size_t i = 0; i < n; ++i) {
-        o[i] = f(in[i]);
-    }
+    for_ranges(n, worth_sharing(n), [&](std::size_t begin, std::size_t end) {
+#pragma omp simd
+        for (std::size_t i = begin; i < end; ++i) {
+            o[i] = f(in[i]);
+        }
+    });
     return out;
 }
 
