@@ -12,7 +12,6 @@
 
 #include "core/parallel.hpp"
 
-
 namespace tg {
 
 ChannelLayout channel_layout(const char* op, const Shape& x, const Axes& axes) {
@@ -62,9 +61,9 @@ ChannelLayout channel_layout(const char* op, const Shape& x, const Axes& axes) {
 // Note: the element (o, c, i) of x viewed as (outer, channels, inner) is at (o*C + c)*inner + i.
 // Rows are walked in memory order and per-feature sums kept in double (the float32 backward forms
 // four rows' terms in float32 first, see batchnorm_grads), so the loops stream through x once per
-// pass whatever the layout. Above a few tens of thousands of values the rows
-// are shared among threads (OpenMP); each thread sums into its own partial sums, added in thread
-// order afterwards, so a result does not depend on which thread finished first.
+// pass whatever the layout. Above a few tens of thousands of values the rows are shared among
+// threads (core/parallel.hpp); each thread sums into its own partial sums, added in thread order
+// afterwards, so a result does not depend on which thread finished first.
 
 namespace {
 
