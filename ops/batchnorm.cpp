@@ -127,6 +127,12 @@ Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& 
 
 namespace {
 
+// The parameter's values, or null when the layer has none (no affine).
+template <class T>
+const T* data_or_null(const OptionalTensor<T>& p) {
+    return p ? p->value().data() : nullptr;
+}
+
 // Records y, already computed from x with the per-feature mean and 1/std, as one node.
 template <class T>
 Tensor<T> fused_node(Array<T> y, const Tensor<T>& x, const OptionalTensor<T>& gamma,
@@ -192,9 +198,8 @@ BatchNormOutput<T> batchnorm_fused(const Tensor<T>& x, const OptionalTensor<T>& 
     out.batch_var = xt::empty<double>(L.stat_shape);
     Array<double> inv_std = xt::empty<double>(L.stat_shape);
     Array<T> y = xt::empty<T>(x.shape());
-    batchnorm_train_forward(x.value().data(), L, gamma ? gamma->value().data() : nullptr,
-                            beta ? beta->value().data() : nullptr, eps, out.batch_mean.data(),
-                            out.batch_var.data(), inv_std.data(), y.data());
+    batchnorm_train_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps,
+                            out.batch_mean.data(), out.batch_var.data(), inv_std.data(), y.data());
     out.y = fused_node(std::move(y), x, gamma, beta, L, out.batch_mean, std::move(inv_std), true);
     out.count = L.count();
     return out;
@@ -210,9 +215,8 @@ Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamm
     Array<double> m = xt::cast<double>(mean);
     Array<double> inv_std = batchnorm_inv_std(xt::cast<double>(var), eps);
     Array<T> y = xt::empty<T>(x.shape());
-    batchnorm_normalize(x.value().data(), L, m.data(), inv_std.data(),
-                        gamma ? gamma->value().data() : nullptr,
-                        beta ? beta->value().data() : nullptr, y.data());
+    batchnorm_normalize(x.value().data(), L, m.data(), inv_std.data(), data_or_null(gamma),
+                        data_or_null(beta), y.data());
     return fused_node(std::move(y), x, gamma, beta, L, std::move(m), std::move(inv_std), false);
 }
 
