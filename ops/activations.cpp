@@ -2,18 +2,22 @@
 
 #include <fmt/format.h>
 
+#include "ops/loops.hpp"
 #include "ops/reductions.hpp"
 
 namespace tg {
 
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
-    Tensor<T> out(Array<T>(xt::maximum(x.value(), T(0))));
-    // d relu(x)/dx = 1 where x > 0, else 0 (0 at 0, as PyTorch)
+    // max(x, 0) would turn NaN into 0 and hide it; NaN < 0 is false, so NaN passes through.
+    Tensor<T> out(loops::unary(x.value(), [](T v) { return v < T(0) ? T(0) : v; }));
+    // d relu(x)/dx = 1 where relu(x) > 0, else 0 (0 at 0; g where the value is NaN: PyTorch's
+    // rule, which zeroes the gradient only where the output is <= 0)
     return record<T>(out, "relu", {x}, {out}, "d relu(x)/dx = g*(x > 0)",
                      [](const Node<T>& n, const Array<T>& g) {
                          const Array<T>& y = n.saved_value(0);
-                         return grads<T>(Array<T>(xt::where(y > T(0), g, T(0))));
+                         return grads<T>(std::move(
+                             *loops::binary(y, g, to_shape(g.shape()), [](T v, T d) { return v <= T(0) ? T(0) : d; })));
                      });
 }
 
@@ -46,16 +50,23 @@ template <class T>
 Tensor<T> log_softmax(const Tensor<T>& x, int axis) {
     const Axes ax = normalize_axes("log_softmax", {axis}, x.dim());
     const Shape kept = keepdims_shape(x.shape(), ax);
-    Array<T> m = xt::amax(x.value(), ax, xt::evaluation_strategy::immediate);
-    m.reshape(kept);
-    Array<T> shifted = x.value() - m;
-    Array<T> lse = xt::sum(xt::exp(shifted), ax, xt::evaluation_strategy::immediate);
-    lse = xt::log(lse);
-    lse.reshape(kept);
-    Tensor<T> out(Array<T>(shifted - lse));
+    Array<T> value = xt::empty<T>(x.shape());
+    if (x.numel() > 0) {  // an empty tensor has an empty result (and no maximum to shift by)
+        Array<T> m = xt::amax(x.value(), ax, xt::evaluation_strategy::immediate);
+        m.reshape(kept);
+        Array<T> shifted = x.value() - m;
+        Array<T> lse = xt::sum(xt::exp(shifted), ax, xt::evaluation_strategy::immediate);
+        lse = xt::log(lse);
+        lse.reshape(kept);
+        value = shifted - lse;
+    }
     // y = x - logsumexp(x): dy_i/dx_j = [i == j] - softmax_j, so dx = g - softmax * sum(g)
+    Tensor<T> out(std::move(value));
     return record<T>(out, "log_softmax", {x}, {out}, "dx = g - exp(y)*sum(g, axis)",
                      [ax, kept](const Node<T>& n, const Array<T>& g) {
+                         if (g.size() == 0) {
+                             return grads<T>(Array<T>(g));
+                         }
                          Array<T> gsum = xt::sum(g, ax, xt::evaluation_strategy::immediate);
                          gsum.reshape(kept);
                          return grads<T>(Array<T>(g - xt::exp(n.saved_value(0)) * gsum));

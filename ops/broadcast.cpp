@@ -53,6 +53,9 @@ Array<T> summed(const Array<T>& grad, const Shape& shape) {
                                          shape_str(shape)));
         }
     }
+    if (grad.size() == 0) {
+        return xt::zeros<T>(shape);  // the sum of no gradients
+    }
     bool leading_only = true;  // summing only over leading axes: rows of the trailing shape
     for (std::size_t i = 0; i < axes.size(); ++i) {
         leading_only = leading_only && axes[i] == i;

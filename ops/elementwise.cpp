@@ -2,6 +2,8 @@
 // and the backward lambda right below it. `g` is always dL/d(output).
 #include "ops/elementwise.hpp"
 
+#include <cmath>
+
 #include "ops/broadcast.hpp"
 #include "ops/loops.hpp"
 
@@ -30,10 +32,11 @@ void hand_over_to_first(const Tensor<T>& y, bool same_shape) {
     }
 }
 
-// d(a/b)/db = -g*a/b^2. When b is repeated along the output (a row or a scalar, as the std in
-// batch norm's xc / std), its gradient is a sum over the repeats, and 1/b^2 is the same in every
-// term: the product g*a is summed first and divided once per element of b, not once per output
-// element.
+// d(a/b)/db = -g*a/b^2, computed as -g*(a/b)/b (as PyTorch does: b^2 underflows to 0 for
+// |b| < 1e-154 where a/b/b may still be finite). When b is repeated along the output (a row or a
+// scalar, as the std in batch norm's xc / std), its gradient is a sum over the repeats, and 1/b^2
+// is the same in every term: the product g*a is summed first and divided once per element of b,
+// not once per output element.
 template <class T>
 Array<T> div_grad_b(const Node<T>& n, const Array<T>& g, const Array<T>& av, const Array<T>& bv) {
     if (!n.needs_grad(1)) {
@@ -47,12 +50,28 @@ Array<T> div_grad_b(const Node<T>& n, const Array<T>& g, const Array<T>& av, con
             T* d = db.data();
             const T* b = bv.data();
             for (std::size_t i = 0; i < db.size(); ++i) {
-                d[i] = -d[i] / (b[i] * b[i]);
+                d[i] = -(d[i] / b[i]) / b[i];
             }
             return db;
         }
     }
-    return grad_for<T>(n, 1, [&] { return -g * av / xt::square(bv); });
+    return grad_for<T>(n, 1, [&] { return -g * ((av / bv) / bv); });
+}
+
+// Calls f with a function computing v^p the way PyTorch does: the exponents 1, 2, 3, -1, -2,
+// 0.5 and -0.5 by products, division and sqrt (so that sqrt's and 1/x's answers at -0 and -inf
+// hold: pow(-inf, 0.5) is NaN, pow(-0, -0.5) is -inf), any other by std::pow. Never xt::pow: its
+// SIMD version gives 0 for 0^p with p <= 0 in full SIMD blocks.
+template <class T, class F>
+Array<T> with_power(T p, F&& f) {
+    if (p == T(1)) return f([](T v) { return v; });
+    if (p == T(2)) return f([](T v) { return v * v; });
+    if (p == T(3)) return f([](T v) { return v * v * v; });
+    if (p == T(-1)) return f([](T v) { return T(1) / v; });
+    if (p == T(-2)) return f([](T v) { return T(1) / (v * v); });
+    if (p == T(0.5)) return f([](T v) { return std::sqrt(v); });
+    if (p == T(-0.5)) return f([](T v) { return T(1) / std::sqrt(v); });
+    return f([p](T v) { return std::pow(v, p); });
 }
 
 }  // namespace
@@ -137,17 +156,18 @@ Tensor<T> neg(const Tensor<T>& x) {
 template <class T>
 Tensor<T> pow(const Tensor<T>& x, double exponent) {
     const T p = static_cast<T>(exponent);
-    // xt::square is many times faster than xt::pow(x, 2) (PERF_NOTES, trap 5).
-    Tensor<T> out(p == T(2) ? loops::unary(x.value(), [](T v) { return v * v; }) : Array<T>(xt::pow(x.value(), p)));
-    // d(x^p)/dx = p * x^(p-1)
+    Tensor<T> out(with_power(p, [&](auto power) { return loops::unary(x.value(), power); }));
+    // d(x^p)/dx = p * x^(p-1), and 0 for p = 0 even where x^(p-1) is infinite (as PyTorch)
     return record<T>(out, "pow", {x}, {x}, "d(x^p)/dx = g*p*x^(p-1)",
                      [p](const Node<T>& n, const Array<T>& g) {
                          const Array<T>& xv = n.saved_value(0);
-                         if (p == T(2)) {
-                             auto fast = loops::binary(xv, g, to_shape(g.shape()), [](T x, T y) { return T(2) * x * y; });
-                             return grads<T>(fast ? std::move(*fast) : Array<T>(T(2) * xv * g));
+                         if (p == T(0)) {
+                             return grads<T>(Array<T>(xt::zeros<T>(xv.shape())));
                          }
-                         return grads<T>(Array<T>(p * xt::pow(xv, p - T(1)) * g));
+                         return grads<T>(with_power(p - T(1), [&](auto power) {
+                             auto rule = [p, power](T v, T up) { return up * (p * power(v)); };
+                             return std::move(*loops::binary(xv, g, to_shape(g.shape()), rule));
+                         }));
                      });
 }
 
@@ -187,7 +207,9 @@ Tensor<T> abs(const Tensor<T>& x) {
     // d|x|/dx = sign(x), taken as 0 at 0 (as PyTorch does)
     return record<T>(out, "abs", {x}, {x}, "d|x|/dx = g*sign(x)",
                      [](const Node<T>& n, const Array<T>& g) {
-                         return grads<T>(Array<T>(g * xt::sign(n.saved_value(0))));
+                         // sign(NaN) is 0, as PyTorch's sgn
+                         auto sign_times = [](T x, T y) { return y * T((x > T(0)) - (x < T(0))); };
+                         return grads<T>(std::move(*loops::binary(n.saved_value(0), g, to_shape(g.shape()), sign_times)));
                      });
 }
 

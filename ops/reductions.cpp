@@ -53,20 +53,26 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
         count *= in_shape[a];
     }
     // Accumulated in double: a float32 running sum of many values loses digits as it grows.
+    Shape kept;  // the shape without the reduced axes
+    for (std::size_t i = 0; i < in_shape.size(); ++i) {
+        if (std::find(axes.begin(), axes.end(), i) == axes.end()) {
+            kept.push_back(in_shape[i]);
+        }
+    }
     Array<double> total;
     bool leading = !axes.empty();
     for (std::size_t i = 0; i < axes.size(); ++i) {
         leading = leading && axes[i] == i;
     }
-    if (leading) {
+    if (x.numel() == 0) {
+        // A sum of nothing is 0 (and a mean of nothing 0/0 = NaN, below), as in PyTorch.
+        total = xt::zeros<double>(kept);
+    } else if (leading) {
         // Over leading axes (mean over the batch): rows added in memory order, vectorised across
         // the row, instead of xtensor's general reducer.
-        const std::size_t inner = x.numel() / std::max<std::size_t>(count, 1);
-        const std::vector<double> acc = loops::sum_rows(x.value().data(), count, inner);
-        Shape kept(in_shape.begin() + static_cast<long>(axes.size()), in_shape.end());
-        total = xt::adapt(acc, kept);
+        total = xt::adapt(loops::sum_rows(x.value().data(), count, shape_numel(kept)), kept);
     } else {
-        // Immediate evaluation: xtensor's lazy reducer is many times slower (PERF_NOTES, trap 1).
+        // Immediate evaluation: xtensor's lazy reducer is many times slower.
         total = xt::sum<double>(x.value(), axes, xt::evaluation_strategy::immediate);
     }
     if (average) {
@@ -83,6 +89,9 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
                      average ? "d(mean x)/dx = broadcast(g)/n" : "d(sum x)/dx = broadcast(g)",
                      [axes, scale, leading](const Node<T>& n, const Array<T>& g) {
                          const Shape& shape = n.input_shape(0);
+                         if (shape_numel(shape) == 0) {
+                             return grads<T>(Array<T>(xt::zeros<T>(shape)));
+                         }
                          if (leading) {
                              // g has the kept trailing shape: repeat it down the reduced rows, scaled
                              Array<T> dx = xt::empty<T>(shape);
