@@ -11,6 +11,7 @@
 
 #include "cli/bn.hpp"
 #include "cli/demo.hpp"
+#include "cli/exercise.hpp"
 #include "cli/see.hpp"
 #include "cli/train.hpp"
 #include "core/errors.hpp"
@@ -43,6 +44,10 @@ int run_cli(int argc, char** argv, bool check_only) {
     TrainArgs train, experiment;
     add_train_command(app, train);
     add_experiment_command(app, experiment);
+    ExerciseArgs exercise;
+    add_exercise_command(app, exercise);
+    CheckArgs check;
+    add_check_command(app, check);
 
     try {
         app.parse(argc, argv);
@@ -53,6 +58,10 @@ int run_cli(int argc, char** argv, bool check_only) {
                 check_train_args(experiment);
             } else if (app.got_subcommand("bn")) {
                 check_bn_args(bn);
+            } else if (app.got_subcommand("exercise")) {
+                check_exercise_args(exercise);
+            } else if (app.got_subcommand("check")) {
+                // reads the learner's folder: nothing to check without it
             } else {
                 for (const SeeArgs* see : {&walk, &graph, &trace, &compare}) {
                     check_bn_args(see->bn);
@@ -68,6 +77,12 @@ int run_cli(int argc, char** argv, bool check_only) {
         }
         if (app.got_subcommand("experiment")) {
             return run_experiment_bn(experiment);
+        }
+        if (app.got_subcommand("exercise")) {
+            return run_exercise(exercise);
+        }
+        if (app.got_subcommand("check")) {
+            return run_check(check);
         }
         if (app.got_subcommand("demo")) {
             return run_demo();

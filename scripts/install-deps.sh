@@ -9,6 +9,7 @@ packages=(
   libxtensor-blas-dev libopenblas-dev # matmul through BLAS
   libfmt-dev                          # formatting
   doctest-dev                         # tests
+  python3-numpy                       # the exercises' NumPy starters, run by the tests
   libcli11-dev                        # command line
   nlohmann-json3-dev                  # JSON traces and reports
   zlib1g-dev                          # gzip-compressed data sets

@@ -31,29 +31,53 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
     const Array<T> dmu = upstream("mu");
     const Shape mu_shape = to_shape(dmu.shape());
 
+    // Where each value comes from: steps are numbered as the trace prints them.
+    auto step_of = [&](const std::string& name) {
+        for (std::size_t k = 0; k < trace.steps.size(); ++k) {
+            if (trace.steps[k].output == name) {
+                return fmt::format("step [{}] ({} = {})", k + 1, name, trace.steps[k].expression);
+            }
+        }
+        return std::string("no step");
+    };
+    auto received = [&](const std::string& name) { return fmt::format("what {} receives: the upstream gradient of {}", name, step_of(name)); };
+    const std::string via_xc = fmt::format("; {} passes it on to X unchanged", step_of("xc"));
+
     std::vector<TextbookLine<T>> lines;
+    const auto* gamma = trace.leaf("gamma");
     if (const auto* y = trace.step("y")) {
-        lines.push_back({"dL/dy", "given: the upstream gradient", y->upstream});
+        lines.push_back({"dL/dy", "given: the upstream gradient", y->upstream, "the seed the engine starts from"});
     }
     if (const auto* g = trace.leaf("beta")) {
-        lines.push_back({"dL/dbeta", "sum_i dL/dy_i", *g});
+        lines.push_back({"dL/dbeta", "sum_i dL/dy_i", *g, fmt::format("beta's gradient, from {}", step_of("y"))});
     }
-    if (const auto* g = trace.leaf("gamma")) {
-        lines.push_back({"dL/dgamma", "sum_i dL/dy_i * xhat_i", *g});
+    if (gamma) {
+        lines.push_back({"dL/dgamma", "sum_i dL/dy_i * xhat_i", *gamma, "gamma's gradient, from the mul step that scales xhat"});
     }
-    lines.push_back({"dL/dxhat", "dL/dy * gamma", upstream("xhat")});
-    lines.push_back({"dL/dstd", "-sum_i dL/dxhat_i * xc_i / std^2", upstream("std")});
+    lines.push_back({"dL/dxhat", gamma ? "dL/dy * gamma" : "dL/dy (no gamma and beta: xhat is the output)", upstream("xhat"),
+                     received("xhat")});
+    lines.push_back({"dL/dstd", "-sum_i dL/dxhat_i * xc_i / std^2", upstream("std"),
+                     received("std") + "; the derivation folds this step into the next"});
     lines.push_back({"dL/dsigma2", "dL/dstd / (2 std) = -1/2 sum_i dL/dxhat_i (x_i - mu) (sigma2 + eps)^(-3/2)",
-                     upstream("sigma2")});
-    lines.push_back({"dL/dmu from xhat", "-sum_i dL/dxhat_i / std", sum_to_shape<T>(Array<T>(-from_xhat), mu_shape)});
+                     upstream("sigma2"),
+                     received("sigma2") + ", passed through the add of eps (d(sigma2 + eps)/dsigma2 = 1)"});
+    lines.push_back({"dL/dmu from xhat", "-sum_i dL/dxhat_i / std", sum_to_shape<T>(Array<T>(-from_xhat), mu_shape),
+                     fmt::format("the part of dL/dxc that {} sends, summed over the batch and negated by {}", step_of("xhat"),
+                                 step_of("xc"))});
     lines.push_back({"dL/dmu from sigma2", "dL/dsigma2 * (-2/N) sum_i (x_i - mu)   (= 0: the deviations sum to 0)",
-                     sum_to_shape<T>(Array<T>(-from_sigma2), mu_shape)});
-    lines.push_back({"dL/dmu", "the sum of both", dmu});
-    lines.push_back({"dL/dX from xhat", "dL/dxhat / std", from_xhat});
-    lines.push_back({"dL/dX from sigma2", "dL/dsigma2 * 2 (x - mu) / N", from_sigma2});
+                     sum_to_shape<T>(Array<T>(-from_sigma2), mu_shape),
+                     fmt::format("the part of dL/dxc that {} sends, summed over the batch and negated by {}", step_of(square),
+                                 step_of("xc"))});
+    lines.push_back({"dL/dmu", "the sum of both", dmu, received("mu")});
+    lines.push_back({"dL/dX from xhat", "dL/dxhat / std", from_xhat,
+                     fmt::format("the part of dL/dxc that {} sends{}", step_of("xhat"), via_xc)});
+    lines.push_back({"dL/dX from sigma2", "dL/dsigma2 * 2 (x - mu) / N", from_sigma2,
+                     fmt::format("the part of dL/dxc that {} sends{}", step_of(square), via_xc)});
     lines.push_back({"dL/dX from mu", "dL/dmu / N",
-                     need(trace.contribution("mu", "X"), "contribution from mu to X")->grad});
-    lines.push_back({"dL/dX", "the sum of the three", *need(trace.leaf("X"), "leaf X")});
+                     need(trace.contribution("mu", "X"), "contribution from mu to X")->grad,
+                     fmt::format("what {} sends to X", step_of("mu"))});
+    lines.push_back({"dL/dX", "the sum of the three", *need(trace.leaf("X"), "leaf X"),
+                     "X's gradient: the engine adds the three contributions"});
     return lines;
 }
 
@@ -64,18 +88,21 @@ std::string textbook_text(const std::vector<TextbookLine<T>>& lines, std::size_t
         w = std::max(w, l.quantity.size());
         f = std::min<std::size_t>(std::max(f, l.formula.size()), 44);
     }
-    std::string out = "The backward pass in the textbook's notation (values from the trace above):\n";
+    std::string out = "The backward pass in the textbook's notation (values from the trace; steps numbered as it numbers them):\n";
     for (const auto& l : lines) {
         out += fmt::format("  {:<{}}  {}\n  {:<{}}  = {}\n", l.quantity, w, l.formula, "", w, show(l.value, max_values));
+        if (!l.source.empty()) {
+            out += fmt::format("  {:<{}}  from {}\n", "", w, l.source);
+        }
     }
     return out;
 }
 
 template <class T>
 std::string textbook_markdown(const std::vector<TextbookLine<T>>& lines, std::size_t max_values) {
-    std::string out = "| quantity | formula | value |\n|---|---|---|\n";
+    std::string out = "| quantity | formula | value | from |\n|---|---|---|---|\n";
     for (const auto& l : lines) {
-        out += fmt::format("| {} | `{}` | `{}` |\n", l.quantity, l.formula, show(l.value, max_values));
+        out += fmt::format("| {} | `{}` | `{}` | {} |\n", l.quantity, l.formula, show(l.value, max_values), l.source);
     }
     return out;
 }
@@ -84,7 +111,7 @@ template <class T>
 nlohmann::json textbook_json(const std::vector<TextbookLine<T>>& lines, std::size_t max_values) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& l : lines) {
-        j.push_back({{"quantity", l.quantity}, {"formula", l.formula}, {"value", to_json(l.value, max_values)}});
+        j.push_back({{"quantity", l.quantity}, {"formula", l.formula}, {"value", to_json(l.value, max_values)}, {"source", l.source}});
     }
     return j;
 }

@@ -1,0 +1,194 @@
+#include "cli/exercise.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "nn/files.hpp"
+#include "nn/npy.hpp"
+#include "see/exercise.hpp"
+
+namespace tgcli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// The starters, embedded from examples/exercises/ at build time: {file name, text}.
+const std::pair<const char*, const char*> starters[] = {
+#include "starters.inc"
+};
+
+std::string starter(const std::string& name) {
+    for (const auto& [file, text] : starters) {
+        if (name == file) {
+            return text;
+        }
+    }
+    throw tg::Error(fmt::format("exercise: no starter named {} in this build", name));
+}
+
+// The learner's CMake project for the C++ starter: tapegrad's own source tree built beside it.
+std::string cpp_project(const std::string& target) {
+    return fmt::format(R"(# Builds the C++ starter against tapegrad: cmake -S . -B build && cmake --build build
+cmake_minimum_required(VERSION 3.22)
+project({0}_exercise LANGUAGES CXX)
+set(TAPEGRAD_BUILD_TESTS OFF CACHE BOOL "tapegrad's own tests are not needed here" FORCE)
+add_subdirectory("{1}" tapegrad EXCLUDE_FROM_ALL)
+add_executable({0} {0}.cpp)
+target_link_libraries({0} PRIVATE tapegrad::tapegrad)
+)",
+                       target, TAPEGRAD_SOURCE_DIR);
+}
+
+std::string program_path() {
+    std::error_code ec;
+    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    return ec ? "tapegrad" : self.string();
+}
+
+std::string quote(const std::string& s) { return s.find(' ') == std::string::npos ? s : "'" + s + "'"; }
+
+// The exercises' file names and what they hold, for check --help.
+const char* file_table = R"(Files and the quantities they hold (tapegrad exercise bn):
+  forward   mu.npy mu = 1/N sum_i x_i           xc.npy xc = x - mu
+            sigma2.npy 1/N sum_i (x_i - mu)^2    std.npy sqrt(sigma2 + eps)
+            xhat.npy (x - mu) / std              y.npy gamma * xhat + beta
+  backward  dbeta.npy dL/dbeta                   dgamma.npy dL/dgamma
+            dxhat.npy dL/dxhat                   dsigma2.npy dL/dsigma2
+            dmu_xhat.npy dL/dmu from xhat        dmu_sigma2.npy dL/dmu from sigma2
+            dmu.npy dL/dmu                       dx_xhat.npy dL/dX from xhat
+            dx_sigma2.npy dL/dX from sigma2      dx_mu.npy dL/dX from mu
+            dx.npy dL/dX
+The mlp exercise (makemore part 4) uses makemore's names: <name>.npy for a value, d<name>.npy for
+its gradient (dlogprobs, dlogits, dh, dW2, db2, dhpreact, dbngain, dbnbias, dbnraw, dbnvar_inv,
+dbnvar, dbndiff2, dbndiff, dbnmeani, dhprebn, dW1, db1).
+Status: exact (equal to the last bit), close (within 1e-12 + 1e-9 relative), WRONG, not given.
+Exit code: 0 when everything handed in is right, 1 otherwise.)";
+
+template <class T>
+void save(const fs::path& dir, const std::string& name, const tg::Array<T>& a) {
+    tg::save_npy((dir / (name + ".npy")).string(), a);
+}
+
+}  // namespace
+
+void add_exercise_command(CLI::App& app, ExerciseArgs& a) {
+    auto* cmd = app.add_subcommand("exercise",
+                                   "write an exercise to solve by hand and grade with `tapegrad check`: bn (batch "
+                                   "norm's backward in the derivation's steps) or mlp (makemore part 4's network)");
+    cmd->add_option("kind", a.kind, "bn or mlp")->check(CLI::IsMember({"bn", "mlp"}))->capture_default_str();
+    cmd->add_option("--out", a.out, "folder to write it into (default exercise_<kind>); must not hold an exercise yet");
+    cmd->add_option("--seed", a.seed, "seed of the inputs")->capture_default_str();
+    cmd->add_option("--n", a.n, "bn: rows of the batch")->capture_default_str();
+    cmd->add_option("--d", a.d, "bn: features")->capture_default_str();
+}
+
+void add_check_command(CLI::App& app, CheckArgs& a) {
+    auto* cmd = app.add_subcommand("check",
+                                   "grade your own gradients: every <name>.npy in --mine against the engine, in backward "
+                                   "order, and an explanation of the first wrong one");
+    cmd->add_option("--mine", a.mine, "the folder with your .npy files")->required();
+    cmd->add_option("--exercise", a.exercise, "the exercise folder (exercise.json and the inputs); default: --mine");
+    cmd->add_option("--format", a.format, "text, md (Markdown) or json")
+        ->check(CLI::IsMember({"text", "md", "json"}))
+        ->capture_default_str();
+    cmd->footer(file_table);
+}
+
+void check_exercise_args(const ExerciseArgs& a) {
+    if (a.kind == "bn" && (a.n < 2 || a.d < 1 || a.n > 4096 || a.d > 4096)) {
+        throw tg::ValueError(fmt::format("exercise: --n must be 2 to 4096 and --d 1 to 4096 (a batch norm needs two rows "
+                                         "or more), got {} x {}",
+                                         a.n, a.d));
+    }
+}
+
+int run_exercise(const ExerciseArgs& a) {
+    check_exercise_args(a);
+    const fs::path dir = a.out.empty() ? fs::path("exercise_" + a.kind) : fs::path(a.out);
+    const std::string script = a.kind + "_backward.py";
+    if (fs::exists(dir / script) || fs::exists(dir / "exercise.json")) {
+        throw tg::IoError(fmt::format("exercise: {} already holds an exercise ({}); give another --out, or remove it to "
+                                      "start again",
+                                      dir.string(), fs::exists(dir / script) ? script : "exercise.json"));
+    }
+    fs::create_directories(dir);
+    json manifest{{"exercise", a.kind}, {"seed", a.seed}};
+    std::string inputs;
+    if (a.kind == "bn") {
+        const tg::see::BnExercise e = tg::see::make_bn_exercise(a.seed, a.n, a.d);
+        save(dir, "x", e.x), save(dir, "dy", e.dy), save(dir, "gamma", e.gamma), save(dir, "beta", e.beta);
+        manifest["eps"] = e.eps;
+        inputs = fmt::format("x.npy and dy.npy ({} x {}), gamma.npy and beta.npy", a.n, a.d);
+        fs::create_directories(dir / "cpp");
+        tg::write_file_atomically((dir / "cpp" / "bn_backward.cpp").string(), {starter("bn_backward.cpp")});
+        tg::write_file_atomically((dir / "cpp" / "CMakeLists.txt").string(), {cpp_project("bn_backward")});
+    } else {
+        const tg::see::MlpExercise e = tg::see::make_mlp_exercise(a.seed);
+        save(dir, "embcat", e.embcat), save(dir, "Yb", e.Yb), save(dir, "W1", e.W1), save(dir, "b1", e.b1);
+        save(dir, "bngain", e.bngain), save(dir, "bnbias", e.bnbias), save(dir, "W2", e.W2), save(dir, "b2", e.b2);
+        inputs = fmt::format("embcat.npy ({} x {}), Yb.npy and the parameters W1, b1, bngain, bnbias, W2, b2",
+                             e.embcat.shape()[0], e.embcat.shape()[1]);
+    }
+    tg::write_file_atomically((dir / script).string(), {starter(script)});
+    tg::write_file_atomically((dir / "exercise.json").string(), {manifest.dump(2) + "\n"});
+    const std::string d = quote(dir.string());
+    fmt::print("Wrote the {} exercise (seed {}) to {}: {}, the NumPy starter {}{}.\n", a.kind, a.seed, dir.string(), inputs,
+               script, a.kind == "bn" ? " and a C++ starter in cpp/" : "");
+    fmt::print("Fill in its TODOs, then run:\n  python3 {}/{}\n  {} check --mine {}\n", d, script, quote(program_path()), d);
+    return 0;
+}
+
+int run_check(const CheckArgs& a) {
+    const fs::path dir = a.exercise.empty() ? fs::path(a.mine) : fs::path(a.exercise);
+    const fs::path manifest_path = dir / "exercise.json";
+    if (!fs::exists(manifest_path)) {
+        throw tg::IoError(fmt::format("check: {} not found; give the folder written by `tapegrad exercise` with "
+                                      "--exercise (or make one: tapegrad exercise bn --out {})",
+                                      manifest_path.string(), dir.string()));
+    }
+    json manifest;
+    try {
+        std::ifstream in(manifest_path);
+        manifest = json::parse(in);
+    } catch (const json::exception& e) {
+        throw tg::IoError(fmt::format("check: {} is not valid JSON: {}", manifest_path.string(), e.what()));
+    }
+    const std::string kind = manifest.value("exercise", "");
+    auto in = [&](const char* name) { return tg::load_npy<double>((dir / (std::string(name) + ".npy")).string()); };
+    std::vector<tg::see::Quantity> qs;
+    tg::see::CheckOptions o;
+    if (kind == "bn") {
+        tg::see::BnExercise e;
+        e.x = in("x"), e.dy = in("dy"), e.gamma = in("gamma"), e.beta = in("beta");
+        e.eps = manifest.value("eps", 1e-5);
+        qs = tg::see::batchnorm_quantities(e);
+        o.batch = e.x.shape()[0];
+    } else if (kind == "mlp") {
+        tg::see::MlpExercise e;
+        e.embcat = in("embcat"), e.W1 = in("W1"), e.b1 = in("b1"), e.bngain = in("bngain"), e.bnbias = in("bnbias");
+        e.W2 = in("W2"), e.b2 = in("b2");
+        e.Yb = tg::load_npy<std::int64_t>((dir / "Yb.npy").string());
+        qs = tg::see::mlp_quantities(e);
+        o.batch = e.embcat.shape()[0];
+    } else {
+        throw tg::ValueError(fmt::format("check: {} names the exercise \"{}\"; expected \"bn\" or \"mlp\"",
+                                         manifest_path.string(), kind));
+    }
+    const tg::see::CheckResult r = tg::see::check_gradients(qs, a.mine, o);
+    if (a.format == "json") {
+        fmt::print("{}\n", tg::see::check_json(r, qs).dump(2));
+    } else if (a.format == "md") {
+        fmt::print("### Your gradients in {}, checked against the engine\n\n{}", a.mine, tg::see::check_markdown(r, qs));
+    } else {
+        fmt::print("Your gradients in {}, checked against the engine ({} exercise, N = {}):\n\n{}", a.mine, kind, o.batch,
+                   tg::see::check_text(r, qs));
+    }
+    return r.ok() ? 0 : 1;
+}
+
+}  // namespace tgcli

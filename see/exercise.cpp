@@ -1,0 +1,232 @@
+#include "see/exercise.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <random>
+
+#include "ops/activations.hpp"
+#include "ops/batchnorm.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/shape.hpp"
+#include "ops/reductions.hpp"
+#include "see/tape.hpp"
+#include "see/textbook.hpp"
+
+namespace tg::see {
+
+namespace {
+
+Array<double> normal(std::mt19937_64& rng, const Shape& shape, double mean, double sd) {
+    std::normal_distribution<double> dist(mean, sd);
+    Array<double> a = xt::empty<double>(shape);
+    for (auto& v : a) {
+        v = dist(rng);
+    }
+    return a;
+}
+
+struct BnRun {
+    std::map<std::string, Array<double>> forward;   // mu, xc, sigma2, std, xhat, y
+    std::map<std::string, Array<double>> backward;  // by file name: dbeta, dgamma, ...
+    std::map<std::string, std::pair<std::string, std::string>> text;  // file -> (formula, source)
+};
+
+// The textbook's quantities and their files, in the derivation's order.
+const std::vector<std::pair<std::string, std::string>>& bn_files() {
+    static const std::vector<std::pair<std::string, std::string>> files{
+        {"dL/dbeta", "dbeta"},           {"dL/dgamma", "dgamma"},       {"dL/dxhat", "dxhat"},
+        {"dL/dsigma2", "dsigma2"},       {"dL/dmu from xhat", "dmu_xhat"}, {"dL/dmu from sigma2", "dmu_sigma2"},
+        {"dL/dmu", "dmu"},               {"dL/dX from xhat", "dx_xhat"}, {"dL/dX from sigma2", "dx_sigma2"},
+        {"dL/dX from mu", "dx_mu"},      {"dL/dX", "dx"}};
+    return files;
+}
+
+// One step of the composite graph, read as the derivation reads it.
+BnRun run_bn(const BnExercise& e, double eps) {
+    Tensor<double> x = Tensor<double>(e.x, true).named("X");
+    Tensor<double> gamma = Tensor<double>(e.gamma, true).named("gamma");
+    Tensor<double> beta = Tensor<double>(e.beta, true).named("beta");
+    Tensor<double> y = batchnorm_composite<double>(x, gamma, beta, Axes{0}, eps).y;
+    BnRun r;
+    for (const auto& t : tape_of(y)) {
+        for (const char* name : {"mu", "xc", "sigma2", "std", "xhat", "y"}) {
+            if (t.tensor->name == name) {
+                r.forward[name] = t.tensor->data->array;
+            }
+        }
+    }
+    const Trace<double> trace = trace_backward<double>(y, e.dy);
+    for (const auto& line : textbook_lines(trace)) {
+        for (const auto& [symbol, file] : bn_files()) {
+            if (line.quantity == symbol) {
+                r.backward[file] = line.value;
+                r.text[file] = {line.formula, line.source};
+            }
+        }
+    }
+    return r;
+}
+
+}  // namespace
+
+BnExercise make_bn_exercise(unsigned seed, std::size_t n, std::size_t d) {
+    std::mt19937_64 rng(seed);
+    BnExercise e;
+    e.x = normal(rng, {n, d}, 1.0, 2.0);
+    e.dy = normal(rng, {n, d}, 0.0, 1.0);
+    e.gamma = normal(rng, {d}, 1.5, 0.5);
+    e.beta = normal(rng, {d}, -0.5, 0.5);
+    return e;
+}
+
+std::vector<Quantity> batchnorm_quantities(const BnExercise& e) {
+    const BnRun r = run_bn(e, e.eps);
+    const BnRun no_eps = run_bn(e, 0.0);
+    const double n = static_cast<double>(e.x.shape()[0]);
+
+    std::vector<Quantity> qs;
+    const std::map<std::string, std::string> forward_formulas{
+        {"mu", "1/N sum_i x_i"},
+        {"xc", "x - mu"},
+        {"sigma2", "1/N sum_i (x_i - mu)^2   (divided by N, not N - 1)"},
+        {"std", "sqrt(sigma2 + eps)"},
+        {"xhat", "(x - mu) / std"},
+        {"y", "gamma * xhat + beta"}};
+    for (const char* name : {"mu", "xc", "sigma2", "std", "xhat", "y"}) {
+        Quantity q;
+        q.file = name;
+        q.symbol = name;
+        q.formula = forward_formulas.at(name);
+        q.expected = r.forward.at(name);
+        q.forward = true;
+        if (std::string(name) == "sigma2") {
+            q.mistakes.push_back({"that is the unbiased variance (divided by N - 1); batch norm divides by N",
+                                  Array<double>(q.expected * n / (n - 1))});
+        }
+        if (std::string(name) != "mu" && std::string(name) != "xc" && std::string(name) != "sigma2") {
+            q.mistakes.push_back({"that is the value without eps: sqrt(sigma2) where sqrt(sigma2 + eps) belongs",
+                                  no_eps.forward.at(name)});
+        }
+        qs.push_back(q);
+    }
+    const std::map<std::string, std::vector<std::string>> from{
+        {"dbeta", {}},
+        {"dgamma", {"xhat"}},
+        {"dxhat", {}},
+        {"dsigma2", {"dxhat", "xc", "sigma2"}},
+        {"dmu_xhat", {"dxhat", "std"}},
+        {"dmu_sigma2", {"dsigma2", "xc"}},
+        {"dmu", {"dmu_xhat", "dmu_sigma2"}},
+        {"dx_xhat", {"dxhat", "std"}},
+        {"dx_sigma2", {"dsigma2", "xc"}},
+        {"dx_mu", {"dmu"}},
+        {"dx", {"dx_xhat", "dx_sigma2", "dx_mu"}}};
+    for (const auto& [symbol, file] : bn_files()) {
+        Quantity q;
+        q.file = file;
+        q.symbol = symbol;
+        q.formula = r.text.at(file).first;
+        q.source = r.text.at(file).second;
+        q.from = from.at(file);
+        q.expected = r.backward.at(file);
+        if (file != "dbeta" && file != "dgamma" && file != "dxhat") {
+            q.mistakes.push_back({"that is the value without eps: sigma2 where sigma2 + eps belongs (in the power or "
+                                  "the square root)",
+                                  no_eps.backward.at(file)});
+        }
+        qs.push_back(q);
+    }
+    auto at = [&](const std::string& file) -> Quantity& {
+        return *std::find_if(qs.begin(), qs.end(), [&](const Quantity& q) { return q.file == file; });
+    };
+    const Array<double>& xhat = r.forward.at("xhat");
+    at("dbeta").mistakes.push_back({"that is dL/dgamma: dL/dbeta = sum_i dL/dy_i has no xhat",
+                                    Array<double>(xt::sum(e.dy * xhat, {0}))});
+    at("dgamma").mistakes.push_back({"that is dL/dbeta: dL/dgamma = sum_i dL/dy_i * xhat_i, the xhat is missing",
+                                     Array<double>(xt::sum(e.dy, {0}))});
+    at("dxhat").mistakes.push_back({"that is dL/dy itself: the gamma is missing", e.dy});
+    const Array<double>& px = r.backward.at("dx_xhat");
+    const Array<double>& ps = r.backward.at("dx_sigma2");
+    const Array<double>& pm = r.backward.at("dx_mu");
+    at("dx").mistakes.push_back({"yours is dL/dX from xhat + from sigma2: the part from mu is missing", Array<double>(px + ps)});
+    at("dx").mistakes.push_back({"yours is dL/dX from xhat + from mu: the part from sigma2 is missing", Array<double>(px + pm)});
+    at("dx").mistakes.push_back({"yours is dL/dX from sigma2 + from mu: the part from xhat is missing", Array<double>(ps + pm)});
+    at("dmu").mistakes.push_back({"yours is dL/dmu from xhat alone (dL/dmu from sigma2 is 0 here, so check its sign "
+                                  "and terms again)",
+                                  r.backward.at("dmu_xhat")});
+    return qs;
+}
+
+MlpExercise make_mlp_exercise(unsigned seed, std::size_t n, std::size_t features, std::size_t hidden, std::size_t classes) {
+    std::mt19937_64 rng(seed);
+    MlpExercise e;
+    e.embcat = normal(rng, {n, features}, 0.0, 1.0);
+    e.Yb = xt::empty<std::int64_t>({n});
+    std::uniform_int_distribution<std::int64_t> label(0, static_cast<std::int64_t>(classes) - 1);
+    for (auto& v : e.Yb) {
+        v = label(rng);
+    }
+    // makemore's initialisation, and parameters away from 1 and 0 so that every step shows
+    e.W1 = normal(rng, {features, hidden}, 0.0, (5.0 / 3.0) / std::sqrt(static_cast<double>(features)));
+    e.b1 = normal(rng, {hidden}, 0.0, 0.1);
+    e.bngain = normal(rng, {1, hidden}, 1.0, 0.1);
+    e.bnbias = normal(rng, {1, hidden}, 0.0, 0.1);
+    e.W2 = normal(rng, {hidden, classes}, 0.0, 0.1);
+    e.b2 = normal(rng, {classes}, 0.0, 0.1);
+    return e;
+}
+
+std::vector<Quantity> mlp_quantities(const MlpExercise& e) {
+    auto param = [](const Array<double>& a, const char* name) { return Tensor<double>(a, true).named(name); };
+    const Tensor<double> embcat = Tensor<double>(e.embcat).named("embcat");
+    const Tensor<double> W1 = param(e.W1, "W1"), b1 = param(e.b1, "b1"), bngain = param(e.bngain, "bngain"),
+                         bnbias = param(e.bnbias, "bnbias"), W2 = param(e.W2, "W2"), b2 = param(e.b2, "b2");
+    const double n = static_cast<double>(e.embcat.shape()[0]);
+
+    // makemore part 4, line for line (its cross-entropy as log_softmax and nll_loss)
+    Tensor<double> hprebn = (matmul(embcat, W1) + b1).named("hprebn");
+    Tensor<double> bnmeani = mean(hprebn, {0}, true).named("bnmeani");
+    Tensor<double> bndiff = (hprebn - bnmeani).named("bndiff");
+    Tensor<double> bndiff2 = pow(bndiff, 2).named("bndiff2");
+    Tensor<double> bnvar = (1.0 / (n - 1) * sum(bndiff2, {0}, true)).named("bnvar");  // Bessel's correction
+    Tensor<double> bnvar_inv = pow(bnvar + 1e-5, -0.5).named("bnvar_inv");
+    Tensor<double> bnraw = (bndiff * bnvar_inv).named("bnraw");
+    Tensor<double> hpreact = (bngain * bnraw + bnbias).named("hpreact");
+    Tensor<double> h = tanh(hpreact).named("h");
+    Tensor<double> logits = (matmul(h, W2) + b2).named("logits");
+    Tensor<double> logprobs = log_softmax(logits, 1).named("logprobs");
+    Tensor<double> loss = nll_loss(logprobs, std::vector<std::int64_t>(e.Yb.begin(), e.Yb.end())).named("loss");
+
+    std::vector<Quantity> qs = named_quantities(loss);
+    const std::map<std::string, std::string> formulas{
+        {"dlogprobs", "-1/n at [i, Yb[i]], 0 elsewhere"},
+        {"dlogits", "dlogprobs - softmax(logits) * dlogprobs.sum(1, keepdims=True)   (= (softmax - onehot(Yb)) / n)"},
+        {"db2", "dlogits.sum(0)"},
+        {"dW2", "h.T @ dlogits"},
+        {"dh", "dlogits @ W2.T"},
+        {"dhpreact", "(1 - h**2) * dh"},
+        {"dbnbias", "dhpreact.sum(0, keepdims=True)"},
+        {"dbngain", "(bnraw * dhpreact).sum(0, keepdims=True)"},
+        {"dbnraw", "bngain * dhpreact"},
+        {"dbnvar_inv", "(bndiff * dbnraw).sum(0, keepdims=True)"},
+        {"dbnvar", "-0.5 * (bnvar + 1e-5)**-1.5 * dbnvar_inv"},
+        {"dbndiff2", "1/(n-1) * ones_like(bndiff2) * dbnvar"},
+        {"dbndiff", "bnvar_inv * dbnraw + 2 * bndiff * dbndiff2   (bndiff is used twice: the two parts add)"},
+        {"dbnmeani", "-dbndiff.sum(0, keepdims=True)"},
+        {"dhprebn", "dbndiff + 1/n * dbnmeani"},
+        {"db1", "dhprebn.sum(0)"},
+        {"dW1", "embcat.T @ dhprebn"}};
+    for (Quantity& q : qs) {
+        if (const auto it = formulas.find(q.file); it != formulas.end()) {
+            q.formula = it->second;
+        }
+        if (q.file == "dbnvar" || q.file == "dbndiff2") {
+            q.mistakes.push_back({"1/n where makemore's variance has 1/(n-1) (Bessel's correction)?",
+                                  Array<double>(q.expected * (n - 1) / n)});
+        }
+    }
+    return qs;
+}
+
+}  // namespace tg::see

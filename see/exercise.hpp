@@ -1,0 +1,43 @@
+// Exercises a learner solves by hand and tapegrad grades (see/check.hpp):
+// - bn: batch norm's backward pass in the derivation's steps (dL/dbeta, dL/dgamma, dL/dxhat,
+//   dL/dsigma2, dL/dmu from xhat and from sigma2, dL/dX from xhat, sigma2 and mu, dL/dX);
+// - mlp: makemore part 4's network (Linear, batch norm from primitives, tanh, Linear,
+//   cross-entropy on integer labels), every intermediate named as that notebook names it.
+// The expected values are the engine's own, from the composite graph.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "see/check.hpp"
+
+namespace tg::see {
+
+struct BnExercise {
+    Array<double> x, dy, gamma, beta;  // (N, D), (N, D), (D), (D)
+    double eps = 1e-5;
+};
+
+// A seeded case: x with mean 1 and standard deviation 2, a non-uniform dy, gamma and beta away
+// from 1 and 0 so that every step of the graph shows.
+BnExercise make_bn_exercise(unsigned seed, std::size_t n = 4, std::size_t d = 3);
+
+// The derivation's quantities, forward (mu, xc, sigma2, std, xhat, y) and backward, with their
+// formulas, the engine steps they come from and the usual mistakes.
+std::vector<Quantity> batchnorm_quantities(const BnExercise& e);
+
+struct MlpExercise {
+    Array<double> embcat;             // (N, F): the input (makemore: the concatenated embeddings)
+    Array<std::int64_t> Yb;           // (N): class labels
+    Array<double> W1, b1, bngain, bnbias, W2, b2;
+};
+
+MlpExercise make_mlp_exercise(unsigned seed, std::size_t n = 8, std::size_t features = 5, std::size_t hidden = 6,
+                              std::size_t classes = 4);
+
+// Every named intermediate of the network and its gradient, makemore's names (dlogits, dh,
+// dhpreact, dbnraw, dbnvar_inv, dbnvar, dbndiff2, dbndiff, dbnmeani, dhprebn, dW1, ...).
+std::vector<Quantity> mlp_quantities(const MlpExercise& e);
+
+}  // namespace tg::see
