@@ -27,6 +27,7 @@
 #include "see/check.hpp"
 #include "see/dot.hpp"
 #include "see/exercise.hpp"
+#include "see/fused.hpp"
 #include "see/report.hpp"
 #include "see/tape.hpp"
 #include "see/textbook.hpp"

@@ -66,35 +66,35 @@ void add_bn_command(CLI::App& app, BnArgs& a) {
 namespace {
 
 // Reads a file's header, naming the option in any error.
-tg::NpyInfo info_for(const std::string& option, const std::string& path) {
+tg::NpyInfo info_for(const std::string& cmd, const std::string& option, const std::string& path) {
     try {
         return tg::read_npy_info(path);
     } catch (const tg::IoError& e) {
-        throw tg::IoError(fmt::format("bn: {} {}", option, e.what()));
+        throw tg::IoError(fmt::format("{}: {} {}", cmd, option, e.what()));
     }
 }
 
 // Loads a float array for option `option`, with the dtype of x.
 template <class T>
-Array<T> load_as(const std::string& option, const std::string& path) {
-    const tg::NpyInfo info = info_for(option, path);
+Array<T> load_as(const std::string& cmd, const std::string& option, const std::string& path) {
+    const tg::NpyInfo info = info_for(cmd, option, path);
     if (info.descr != (std::is_same_v<T, float> ? "<f4" : "<f8")) {
-        throw tg::DtypeError(fmt::format("bn: {} {} holds {} values but x is {}; give every file x's dtype",
-                                         option, path, tg::npy_dtype_name(info.descr), tg::dtype_name<T>()));
+        throw tg::DtypeError(fmt::format("{}: {} {} holds {} values but x is {}; give every file x's dtype",
+                                         cmd, option, path, tg::npy_dtype_name(info.descr), tg::dtype_name<T>()));
     }
     try {
         return tg::load_npy<T>(path);
     } catch (const tg::IoError& e) {
-        throw tg::IoError(fmt::format("bn: {} {}", option, e.what()));
+        throw tg::IoError(fmt::format("{}: {} {}", cmd, option, e.what()));
     }
 }
 
 template <class T>
-void check_per_channel(const std::string& option, const std::string& path, const Array<T>& a,
+void check_per_channel(const std::string& cmd, const std::string& option, const std::string& path, const Array<T>& a,
                        std::size_t channels) {
     if (a.dimension() != 1 || a.shape()[0] != channels) {
-        throw tg::ShapeError(fmt::format("bn: {} {} must have shape [{}] (one value per channel of x), got {}",
-                                         option, path, channels, tg::shape_str(tg::to_shape(a.shape()))));
+        throw tg::ShapeError(fmt::format("{}: {} {} must have shape [{}] (one value per channel of x), got {}",
+                                         cmd, option, path, channels, tg::shape_str(tg::to_shape(a.shape()))));
     }
 }
 
@@ -104,37 +104,37 @@ std::string case_dtype(const BnArgs& a) {
     if (a.x.empty()) {
         return "float64";
     }
-    const tg::NpyInfo info = info_for("--x", a.x);
+    const tg::NpyInfo info = info_for(a.command, "--x", a.x);
     if (info.descr == "<f4") {
         return "float32";
     }
     if (info.descr == "<f8") {
         return "float64";
     }
-    throw tg::DtypeError(fmt::format("bn: --x {} holds {} values; expected float32 or float64", a.x,
+    throw tg::DtypeError(fmt::format("{}: --x {} holds {} values; expected float32 or float64", a.command, a.x,
                                      tg::npy_dtype_name(info.descr)));
 }
 
 tg::nn::BatchNormOptions check_bn_args(const BnArgs& a) {
     if (a.x.empty()) {
         if (a.n == 0 || a.d == 0) {
-            throw tg::ShapeError(fmt::format("bn: --n and --d must be at least 1, got {} x {}", a.n, a.d));
+            throw tg::ShapeError(fmt::format("{}: --n and --d must be at least 1, got {} x {}", a.command, a.n, a.d));
         }
         if (a.n > max_random_values / a.d) {
-            throw tg::ShapeError(fmt::format("bn: a random input of {} x {} is too large; keep --n times --d at most "
+            throw tg::ShapeError(fmt::format("{}: a random input of {} x {} is too large; keep --n times --d at most "
                                              "{}, or give the data with --x",
-                                             a.n, a.d, max_random_values));
+                                             a.command, a.n, a.d, max_random_values));
         }
     }
     if (a.no_affine && (!a.gamma.empty() || !a.beta.empty())) {
-        throw tg::ValueError("bn: --gamma and --beta cannot be used with --no-affine");
+        throw tg::ValueError(a.command + ": --gamma and --beta cannot be used with --no-affine");
     }
     if (a.no_track && (!a.running_mean.empty() || !a.running_var.empty() || a.num_batches_tracked)) {
         throw tg::ValueError(
-            "bn: --running-mean, --running-var and --num-batches-tracked cannot be used with --no-track");
+            a.command + ": --running-mean, --running-var and --num-batches-tracked cannot be used with --no-track");
     }
     if (a.num_batches_tracked && *a.num_batches_tracked < 0) {
-        throw tg::ValueError(fmt::format("bn: --num-batches-tracked must be 0 or more, got {}",
+        throw tg::ValueError(fmt::format("{}: --num-batches-tracked must be 0 or more, got {}", a.command,
                                          *a.num_batches_tracked));
     }
     tg::nn::BatchNormOptions o;
@@ -166,15 +166,20 @@ tg::see::BnCase<T> load_case(const BnArgs& a) {
             v = static_cast<T>(dist(rng));
         }
     } else {
-        c.x = load_as<T>("--x", a.x);
+        c.x = load_as<T>(a.command, "--x", a.x);
         if (c.x.dimension() < 2 || c.x.dimension() > 4) {
             throw tg::ShapeError(fmt::format(
-                "bn: --x {} must have rank 2, 3 (BatchNorm1d) or 4 (BatchNorm2d), got shape {}", a.x,
+                "{}: --x {} must have rank 2, 3 (BatchNorm1d) or 4 (BatchNorm2d), got shape {}", a.command, a.x,
                 tg::shape_str(tg::to_shape(c.x.shape()))));
         }
-        c.dy = load_as<T>("--dy", a.dy);
+        if (a.dy.empty()) {
+            throw tg::ValueError(fmt::format("{}: --dy is missing: with --x, give the upstream gradient dL/dy too, as a "
+                                             ".npy file of x's shape and dtype",
+                                             a.command));
+        }
+        c.dy = load_as<T>(a.command, "--dy", a.dy);
         if (c.dy.shape() != c.x.shape()) {
-            throw tg::ShapeError(fmt::format("bn: --dy {} must have x's shape {}, got {}", a.dy,
+            throw tg::ShapeError(fmt::format("{}: --dy {} must have x's shape {}, got {}", a.command, a.dy,
                                              tg::shape_str(tg::to_shape(c.x.shape())),
                                              tg::shape_str(tg::to_shape(c.dy.shape()))));
         }
@@ -184,8 +189,8 @@ tg::see::BnCase<T> load_case(const BnArgs& a) {
         if (path.empty()) {
             return std::nullopt;
         }
-        Array<T> v = load_as<T>(option, path);
-        check_per_channel(option, path, v, C);
+        Array<T> v = load_as<T>(a.command, option, path);
+        check_per_channel(a.command, option, path, v, C);
         return v;
     };
     c.gamma = per_channel("--gamma", a.gamma);

@@ -12,6 +12,7 @@
 namespace tgcli {
 
 struct BnArgs {
+    std::string command = "bn";  // the subcommand, for messages
     std::string impl = "fused";
     std::string mode = "train";
     std::string x, dy, gamma, beta, running_mean, running_var;

@@ -15,7 +15,11 @@ namespace {
 
 void add_common(CLI::App* cmd, SeeArgs& a, const char* default_impl, bool report_options) {
     a.bn.impl = default_impl;
+    a.bn.command = cmd->get_name();
     add_bn_options(cmd, a.bn, false);
+    cmd->add_option("--save-input", a.save_input,
+                    "also write the case's x, dy, gamma and beta as .npy files into this folder (to redo it by hand, "
+                    "or to feed it back with --x --dy --gamma --beta)");
     cmd->add_option("--format", a.format, "text (aligned, for the terminal), md (Markdown) or json")
         ->check(CLI::IsMember({"text", "md", "json"}))
         ->capture_default_str();
@@ -46,7 +50,32 @@ Forward<T> forward(const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl) {
     f.bn = c.make_module(impl);
     f.x = Tensor<T>(c.x, true).named("X");
     f.y = (*f.bn)(f.x);
+    if (f.y.name().empty() && f.y.grad_fn() && std::string(f.y.grad_fn()->op) == "batch_norm") {
+        f.y = f.y.named("y");  // the fused node's output is the textbook's y
+    }
     return f;
+}
+
+// --save-input: the case as .npy files, parameters at their defaults when not given.
+template <class T>
+void save_input(const SeeArgs& a, const tg::see::BnCase<T>& c) {
+    if (a.save_input.empty()) {
+        return;
+    }
+    const std::filesystem::path dir(a.save_input);
+    std::filesystem::create_directories(dir);
+    const std::size_t C = c.x.shape()[1];
+    tg::save_npy((dir / "x.npy").string(), c.x);
+    tg::save_npy((dir / "dy.npy").string(), c.dy);
+    tg::save_npy((dir / "gamma.npy").string(), c.gamma.value_or(tg::Array<T>(xt::ones<T>({C}))));
+    tg::save_npy((dir / "beta.npy").string(), c.beta.value_or(tg::Array<T>(xt::zeros<T>({C}))));
+}
+
+template <class T>
+tg::see::BnCase<T> load(const SeeArgs& a) {
+    tg::see::BnCase<T> c = load_case<T>(a.bn);
+    save_input(a, c);
+    return c;
 }
 
 tg::nn::BatchNormImpl impl_of(const SeeArgs& a) {
@@ -97,7 +126,7 @@ std::string rendered_text(const tg::see::Rendered& r, bool markdown) {
 
 template <class T>
 int graph(const SeeArgs& a) {
-    const auto c = load_case<T>(a.bn);
+    const auto c = load<T>(a);
     const auto impl = impl_of(a);
     Forward<T> f = forward(c, impl);
     const tg::see::Rendered r = draw_graph(a, c, impl, f);
@@ -145,6 +174,15 @@ json trace_into(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNorm
     } else if (a.format == "text") {
         text += tg::see::trace_text(trace, a.max_values);
     }
+    if (impl == tg::nn::BatchNormImpl::fused) {
+        const auto stages = tg::see::fused_stages(c);
+        j["fused_stages"] = tg::see::fused_stages_json(stages, a.max_values);
+        if (a.format == "md") {
+            text += "\n" + tg::see::fused_stages_markdown(stages, a.max_values);
+        } else if (a.format == "text") {
+            text += "\n" + tg::see::fused_stages_text(stages, a.max_values);
+        }
+    }
     if (textbook) {
         const auto lines = tg::see::textbook_lines(trace);
         j["textbook"] = tg::see::textbook_json(lines, a.max_values);
@@ -159,7 +197,7 @@ json trace_into(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNorm
 
 template <class T>
 int trace(const SeeArgs& a) {
-    const auto c = load_case<T>(a.bn);
+    const auto c = load<T>(a);
     std::string text;
     const json j = trace_into(a, c, impl_of(a), text);
     fmt::print("{}", a.format == "json" ? j.dump(2) + "\n" : text);
@@ -183,7 +221,7 @@ json reports_into(const SeeArgs& a, const tg::see::BnCase<T>& c, std::string& te
 
 template <class T>
 int compare(const SeeArgs& a) {
-    const auto c = load_case<T>(a.bn);
+    const auto c = load<T>(a);
     std::string text;
     const json j = reports_into(a, c, text);
     fmt::print("{}", a.format == "json" ? json{{"reports", j}}.dump(2) + "\n" : text);
@@ -192,8 +230,8 @@ int compare(const SeeArgs& a) {
 
 template <class T>
 int walkthrough(const SeeArgs& a) {
-    const auto c = load_case<T>(a.bn);
-    const auto impl = tg::nn::BatchNormImpl::composite;
+    const auto c = load<T>(a);
+    const auto impl = impl_of(a);
     Forward<T> drawn = forward(c, impl);
     const tg::see::Rendered r = draw_graph(a, c, impl, drawn);
     std::string trace_text_out, report_text_out;
@@ -208,15 +246,18 @@ int walkthrough(const SeeArgs& a) {
     const bool md = a.format == "md";
     const std::string rule = md ? "\n---\n\n" : "\n" + std::string(78, '=') + "\n\n";
     fmt::print("{}{}\n", md ? "## " : "",
-               "Batch norm, step by step: the composite graph of primitives, its backward pass, and "
-               "the fused node it must agree with");
+               impl == tg::nn::BatchNormImpl::composite
+                   ? "Batch norm, step by step: the composite graph of primitives, its backward pass, and the fused node "
+                     "it must agree with"
+                   : "Batch norm, step by step: the fused node, its closed-form backward stage by stage, and the "
+                     "composite graph it must agree with");
     fmt::print("\nX is {} {} ({}), dL/dy is given, gamma = {}, beta = {}, eps = {}.\n",
                tg::dtype_name<T>(), tg::shape_str(tg::to_shape(c.x.shape())),
                a.bn.x.empty() ? fmt::format("random, seed {}", a.bn.seed) : a.bn.x,
                c.gamma ? "from --gamma" : "1", c.beta ? "from --beta" : "0", c.options.eps);
     fmt::print("{}{}1. The graph: every box a tensor, every ellipse an op\n\n{}", rule, md ? "### " : "",
                rendered_text(r, md));
-    fmt::print("{}{}2. Backward, node by node\n\n{}", rule, md ? "### " : "", trace_text_out);
+    fmt::print("{}{}2. Forward, then backward, node by node\n\n{}", rule, md ? "### " : "", trace_text_out);
     fmt::print("{}{}3. Composite vs fused: the same numbers, fewer nodes, less memory, less time\n\n{}", rule,
                md ? "### " : "", report_text_out);
     return 0;
@@ -232,8 +273,8 @@ int dispatch(const SeeArgs& a) {
 CLI::App* add_walkthrough_command(CLI::App& app, SeeArgs& a) {
     auto* cmd = app.add_subcommand(
         "walkthrough",
-        "the main job: the composite batch-norm graph drawn as SVG into --out, its backward pass "
-        "step by step, and the composite-vs-fused report (default: a seeded random 4 x 3 input)");
+        "the main job: the batch-norm graph (--impl, default composite) drawn as SVG into --out, its forward "
+        "and backward pass step by step, and the composite-vs-fused report (default: a seeded random 4 x 3 input)");
     add_common(cmd, a, "composite", true);
     return cmd;
 }

@@ -89,6 +89,9 @@ struct Node {
     // the output's shape), or -1. The backward function returns an empty array for it and the
     // engine moves the output's gradient there: no copy of a whole tensor per add or sub.
     int identity_input = -1;
+    // What the op name alone does not say, for traces and drawings: pow's exponent ("2"), the
+    // axes and count of a reduction ("axes [0], n = 4"). Empty for most ops.
+    std::string detail;
 
     bool needs_grad(std::size_t i) const { return inputs[i]->requires_grad; }
     const Shape& input_shape(std::size_t i) const { return input_shapes[i]; }

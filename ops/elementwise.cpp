@@ -2,6 +2,8 @@
 // and the backward lambda right below it. `g` is always dL/d(output).
 #include "ops/elementwise.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "ops/broadcast.hpp"
@@ -158,7 +160,7 @@ Tensor<T> pow(const Tensor<T>& x, double exponent) {
     const T p = static_cast<T>(exponent);
     Tensor<T> out(with_power(p, [&](auto power) { return loops::unary(x.value(), power); }));
     // d(x^p)/dx = p * x^(p-1), and 0 for p = 0 even where x^(p-1) is infinite (as PyTorch)
-    return record<T>(out, "pow", {x}, {x}, "d(x^p)/dx = g*p*x^(p-1)",
+    Tensor<T> y = record<T>(out, "pow", {x}, {x}, "d(x^p)/dx = g*p*x^(p-1)",
                      [p](const Node<T>& n, const Array<T>& g) {
                          const Array<T>& xv = n.saved_value(0);
                          if (p == T(0)) {
@@ -169,6 +171,10 @@ Tensor<T> pow(const Tensor<T>& x, double exponent) {
                              return std::move(*loops::binary(xv, g, to_shape(g.shape()), rule));
                          }));
                      });
+    if (y.grad_fn()) {
+        y.grad_fn()->detail = fmt::format("{:g}", exponent);
+    }
+    return y;
 }
 
 template <class T>

@@ -85,7 +85,7 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
     const T scale = average ? T(1) / static_cast<T>(count) : T(1);
     // d(sum x)/dx_i = 1 and d(mean x)/dx_i = 1/n: the gradient is copied back along the reduced
     // axes (the adjoint of a sum is a broadcast)
-    return record<T>(Tensor<T>(std::move(value)), op, {x}, {},
+    Tensor<T> y = record<T>(Tensor<T>(std::move(value)), op, {x}, {},
                      average ? "d(mean x)/dx = broadcast(g)/n" : "d(sum x)/dx = broadcast(g)",
                      [axes, scale, leading](const Node<T>& n, const Array<T>& g) {
                          const Shape& shape = n.input_shape(0);
@@ -114,6 +114,11 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
                          }
                          return grads<T>(std::move(dx));
                      });
+    if (y.grad_fn()) {
+        y.grad_fn()->detail = fmt::format("{} [{}], n = {}{}", axes.size() == 1 ? "axis" : "axes", fmt::join(axes, ", "), count,
+                                          keepdims ? ", keepdims" : "");
+    }
+    return y;
 }
 
 }  // namespace

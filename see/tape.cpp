@@ -61,7 +61,8 @@ std::string expression_of(const std::vector<TapeEntry<T>>& tape, std::size_t i) 
     for (std::size_t k = 0; k < e.inputs.size(); ++k) {
         args += (k ? ", " : "") + tape[e.inputs[k]].label;
     }
-    return fmt::format("{}({})", e.tensor->grad_fn->op, args);
+    const std::string& detail = e.tensor->grad_fn->detail;
+    return fmt::format("{}({}{}{})", e.tensor->grad_fn->op, args, detail.empty() ? "" : ", ", detail);
 }
 
 template <class T>

@@ -1,6 +1,7 @@
 #include "see/trace.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <map>
 #include <unordered_map>
@@ -44,6 +45,28 @@ const Array<T>* Trace<T>::leaf(const std::string& label) const {
 
 namespace {
 
+// Where an input was broadcast to the output's shape, its gradient was summed back over the
+// broadcast axes (ops/broadcast.hpp): says which, and how many terms each sum has.
+std::string broadcast_note(const Shape& input, const Shape& output, const std::string& op) {
+    if (op == "matmul" || op == "linear" || shape_numel(input) >= shape_numel(output) || input.size() > output.size()) {
+        return "";
+    }
+    const std::size_t lead = output.size() - input.size();
+    std::vector<std::size_t> axes;
+    std::size_t terms = 1;
+    for (std::size_t a = 0; a < output.size(); ++a) {
+        if (a < lead || (input[a - lead] == 1 && output[a] != 1)) {
+            axes.push_back(a);
+            terms *= output[a];
+        }
+    }
+    if (axes.empty()) {
+        return "";
+    }
+    return fmt::format("summed over {} {}, {} = {}", axes.size() == 1 ? "axis" : "axes", fmt::join(axes, ", "),
+                       axes == std::vector<std::size_t>{0} ? "N" : "terms", terms);
+}
+
 template <class T>
 class Recorder : public BackwardObserver<T> {
 public:
@@ -67,7 +90,8 @@ public:
                 continue;
             }
             const std::size_t to = at_.at(node.inputs[k].get());
-            s.sent.push_back(Contribution<T>{s.output, tape_[to].label, contributions[k]});
+            s.sent.push_back(Contribution<T>{s.output, tape_[to].label, contributions[k],
+                                             broadcast_note(node.input_shape(k), to_shape(upstream.shape()), node.op)});
             if (received_[to].empty()) {
                 order_.push_back(to);
             }
@@ -112,6 +136,10 @@ template <class T>
 Trace<T> trace_backward(const Tensor<T>& root, std::optional<Array<T>> seed, BackwardOptions options) {
     const auto tape = tape_of(root);
     Trace<T> trace;
+    for (std::size_t i = 0; i < tape.size(); ++i) {
+        trace.forward.push_back({tape[i].label, tape[i].tensor->grad_fn ? expression_of(tape, i) : "(input)",
+                                 tape[i].tensor->data->array});
+    }
     Recorder<T> recorder(tape, trace);
     run_backward(root, seed ? &*seed : nullptr, options, &recorder);
     recorder.finish();
@@ -120,10 +148,25 @@ Trace<T> trace_backward(const Tensor<T>& root, std::optional<Array<T>> seed, Bac
 
 // ---- formats --------------------------------------------------------------------------------
 
+namespace {
+
+std::string steps_word(std::size_t n) { return fmt::format("{} step{}", n, n == 1 ? "" : "s"); }
+
+}  // namespace
+
 template <class T>
 std::string trace_text(const Trace<T>& trace, std::size_t max_values) {
-    std::string out = fmt::format("Backward trace ({}): {} steps, in the order the engine runs them\n",
-                                  dtype_name<T>(), trace.steps.size());
+    std::string out = fmt::format("Forward pass ({}): {}, in the order the tape recorded them\n\n", dtype_name<T>(),
+                                  steps_word(trace.forward.size()));
+    std::size_t fw = 0;
+    for (const auto& f : trace.forward) {
+        fw = std::max(fw, f.output.size());
+    }
+    for (const auto& f : trace.forward) {
+        out += fmt::format("  {:<{}} = {}\n  {:<{}}   {}\n", f.output, fw, f.expression, "", fw, show(f.value, max_values));
+    }
+    out += fmt::format("\nBackward trace ({}): {}, in the order the engine runs them\n", dtype_name<T>(),
+                       steps_word(trace.steps.size()));
     std::size_t width = 0;
     for (const auto& s : trace.steps) {
         for (const auto& c : s.sent) {
@@ -138,7 +181,8 @@ std::string trace_text(const Trace<T>& trace, std::size_t max_values) {
         out += fmt::format("    rule  {}\n", s.rule);
         out += fmt::format("    {:<{}} {}\n", "dL/d" + s.output, w + 3, show(s.upstream, max_values));
         for (const auto& c : s.sent) {
-            out += fmt::format("    -> {:<{}} {}\n", "dL/d" + c.to, w, show(c.grad, max_values));
+            out += fmt::format("    -> {:<{}} {}{}\n", "dL/d" + c.to, w, show(c.grad, max_values),
+                               c.note.empty() ? "" : "   (" + c.note + ")");
         }
     }
     if (!trace.accumulated.empty()) {
@@ -161,13 +205,19 @@ std::string trace_text(const Trace<T>& trace, std::size_t max_values) {
 template <class T>
 std::string trace_markdown(const Trace<T>& trace, std::size_t max_values) {
     auto cell = [&](const Array<T>& a) { return "`" + show(a, max_values) + "`"; };
-    std::string out = fmt::format("### Backward trace ({}), {} steps\n\n", dtype_name<T>(), trace.steps.size());
+    std::string out = fmt::format("### Forward pass ({}), {}\n\n| tensor | computed as | value |\n|---|---|---|\n",
+                                  dtype_name<T>(), steps_word(trace.forward.size()));
+    for (const auto& f : trace.forward) {
+        out += fmt::format("| {} | `{}` | {} |\n", f.output, f.expression, cell(f.value));
+    }
+    out += fmt::format("\n### Backward trace ({}), {}\n\n", dtype_name<T>(), steps_word(trace.steps.size()));
     out += "| step | node | rule | upstream | sends |\n|---|---|---|---|---|\n";
     for (std::size_t k = 0; k < trace.steps.size(); ++k) {
         const auto& s = trace.steps[k];
         std::string sends;
         for (const auto& c : s.sent) {
-            sends += (sends.empty() ? "" : "<br>") + fmt::format("dL/d{} = {}", c.to, cell(c.grad));
+            sends += (sends.empty() ? "" : "<br>") +
+                     fmt::format("dL/d{} = {}{}", c.to, cell(c.grad), c.note.empty() ? "" : " (" + c.note + ")");
         }
         out += fmt::format("| {} | `{} = {}` | `{}` | dL/d{} = {} | {} |\n", k + 1, s.output, s.expression, s.rule,
                            s.output, cell(s.upstream), sends);
@@ -192,12 +242,19 @@ template <class T>
 nlohmann::json trace_json(const Trace<T>& trace, std::size_t max_values) {
     nlohmann::json j;
     j["dtype"] = dtype_name<T>();
+    j["forward"] = nlohmann::json::array();
+    for (const auto& f : trace.forward) {
+        j["forward"].push_back({{"output", f.output}, {"expression", f.expression}, {"value", to_json(f.value, max_values)}});
+    }
     j["steps"] = nlohmann::json::array();
     for (const auto& s : trace.steps) {
         nlohmann::json step{{"output", s.output}, {"expression", s.expression}, {"op", s.op}, {"rule", s.rule},
                             {"upstream", to_json(s.upstream, max_values)}, {"sent", nlohmann::json::array()}};
         for (const auto& c : s.sent) {
             step["sent"].push_back({{"to", c.to}, {"grad", to_json(c.grad, max_values)}});
+            if (!c.note.empty()) {
+                step["sent"].back()["note"] = c.note;
+            }
         }
         j["steps"].push_back(step);
     }

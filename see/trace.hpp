@@ -1,6 +1,8 @@
-// A trace of one backward pass, in the order the engine runs it: for each node its op, the rule
-// it applies, the upstream gradient and what it sends to each input; for each tensor that
-// receives several contributions, each one and their sum; and the gradient of every leaf.
+// A trace of one step: the forward pass as the tape recorded it (every tensor's value), then the
+// backward pass in the order the engine runs it: for each node its op, the rule it applies, the
+// upstream gradient and what it sends to each input (and where it was summed back over broadcast
+// axes); for each tensor that receives several contributions, each one and their sum; and the
+// gradient of every leaf.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -18,6 +20,14 @@ struct Contribution {
     std::string from;  // the label of the node's output that sent it
     std::string to;    // the label of the input that receives it
     Array<T> grad;
+    std::string note;  // "summed over axis 0 (N = 4)" where the input was broadcast
+};
+
+template <class T>
+struct ForwardStep {
+    std::string output;      // "mu"
+    std::string expression;  // "mean(X, axis [0], n = 4)", or "(input)" for a leaf
+    Array<T> value;
 };
 
 template <class T>
@@ -39,6 +49,7 @@ struct Accumulated {
 
 template <class T>
 struct Trace {
+    std::vector<ForwardStep<T>> forward;  // in recording order, leaves included
     std::vector<TraceStep<T>> steps;
     std::vector<Accumulated<T>> accumulated;  // tensors with more than one contribution
     std::vector<std::pair<std::string, Array<T>>> leaves;  // dL/d(leaf), as accumulated into .grad
