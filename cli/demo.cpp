@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "see/values.hpp"
+
 namespace tgcli {
 
 namespace {
@@ -10,8 +12,9 @@ namespace {
 using tg::Array;
 using tg::Tensor;
 
+// "[3, 2] [[0.01, -0.2], ...]": the shape, then the values row by row.
 std::string values(const Array<double>& a) {
-    return fmt::format("{:.4f}", fmt::join(a.begin(), a.end(), " "));
+    return fmt::format("{} {}", tg::shape_str(tg::to_shape(a.shape())), tg::see::show(a, a.size()));
 }
 
 }  // namespace
@@ -37,8 +40,8 @@ int run_demo() {
     Tensor<double> loss = tg::mean(tg::pow(tg::tanh(tg::matmul(X, W) + b), 2));
     loss.backward();
     fmt::print("   loss    = {:.6f}\n", loss.item());
-    fmt::print("   dL/dW   = [{}]\n", values(W.grad()));
-    fmt::print("   dL/db   = [{}]\n", values(b.grad()));
+    fmt::print("   dL/dW   = {}\n", values(W.grad()));
+    fmt::print("   dL/db   = {}\n", values(b.grad()));
 
     auto f = [&](const std::vector<Tensor<double>>& in) {
         return tg::mean(tg::pow(tg::tanh(tg::matmul(X, in[0]) + in[1]), 2));

@@ -19,6 +19,8 @@ int main() {
     Tensor<double> u = (a * b + b).named("u");
     Tensor<double> v = tg::exp(a).named("v");
     Tensor<double> f = (u * v).named("f");
+    fmt::print("a = {}, b = {}:  u = a*b + b = {},  v = exp(a) = {:.6f},  f = u*v = {:.6f}\n\n", a.item(), b.item(), u.item(),
+               v.item(), f.item());
 
     const auto trace = tg::see::trace_backward<double>(f);
     fmt::print("{}\n", tg::see::trace_text(trace));

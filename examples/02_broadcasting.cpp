@@ -25,8 +25,16 @@ int main() {
     column.reshape({4, 1});
     Tensor<double> col = Tensor<double>(column, true).named("col");
     Tensor<double> row = Tensor<double>(Array<double>{{10., 20., 30.}}, true).named("row");
-    (col * row).backward(Array<double>(xt::ones<double>({4, 3})));
-    lesson::claim(col.grad() == Array<double>(60.0 * xt::ones<double>({4, 1})), "d(col*row)/dcol sums row over its 3 columns: 60");
-    lesson::claim(row.grad() == Array<double>{{10., 10., 10.}}, "d(col*row)/drow sums col over its 4 rows: 10");
+    // a non-uniform upstream gradient: all ones would hide a sum over the wrong axis
+    const Array<double> g = {{1., 0., 2.}, {-1., 1., 0.}, {0., 3., 1.}, {2., 0., -1.}};
+    (col * row).backward(g);
+    // by hand: dcol[i] = sum_j g[i, j] row[j], drow[j] = sum_i g[i, j] col[i]
+    Array<double> dcol = {70., 10., 90., -10.};
+    dcol.reshape({4, 1});
+    const Array<double> drow = {{7., 11., 1.}};
+    fmt::print("[4, 1] * [1, 3] with dL/dy = {}:\n  dL/dcol = {} (summed over the 3 columns)\n  dL/drow = {} (summed over the 4 rows)\n\n",
+               tg::see::show(g, 12), tg::see::show(col.grad(), 12), tg::see::show(row.grad(), 12));
+    lesson::claim(col.grad() == dcol, "d(col*row)/dcol sums g * row over the 3 columns it was copied along");
+    lesson::claim(row.grad() == drow, "d(col*row)/drow sums g * col over the 4 rows it was copied along");
     return lesson::finish();
 }

@@ -2,10 +2,11 @@
 //
 // mu = mean(X), xc = X - mu, sigma2 = mean(xc^2), std = sqrt(sigma2 + eps), xhat = xc / std,
 // y = gamma * xhat + beta. The engine differentiates it with no batch-norm code at all; the trace
-// then reads like the textbook derivation. The drawing goes to lesson3_batchnorm.svg.
+// then reads like the textbook derivation. Given a folder (lesson_03_batchnorm_graph /tmp), it
+// also draws the graph there as lesson3_batchnorm.svg.
 #include "examples/lesson.hpp"
 
-int main() {
+int main(int argc, char** argv) {
     using tg::Array;
     using tg::Tensor;
     fmt::print("Lesson 3: batch norm as the textbook graph, differentiated by the engine alone\n\n");
@@ -18,10 +19,14 @@ int main() {
     tg::see::retain_all_grads(y);
     const auto trace = tg::see::trace_backward<double>(y, dy);
     const auto lines = tg::see::textbook_lines(trace);
-    fmt::print("{}\n", tg::see::textbook_text(lines));
-    const auto drawn = tg::see::render_dot(tg::see::to_dot(y), "lesson3_batchnorm", {"svg"});
-    fmt::print("The graph: {}{}\n\n", drawn.files.empty() ? drawn.dot_path : drawn.files[0],
-               drawn.note.empty() ? "" : " (" + drawn.note + ")");
+    fmt::print("{}\n{}\n", tg::see::trace_text(trace), tg::see::textbook_text(lines));
+    if (argc > 1) {
+        const auto drawn = tg::see::render_dot(tg::see::to_dot(y), std::string(argv[1]) + "/lesson3_batchnorm", {"svg"});
+        fmt::print("The graph: {}{}\n\n", drawn.files.empty() ? drawn.dot_path : drawn.files[0],
+                   drawn.note.empty() ? "" : " (" + drawn.note + ")");
+    } else {
+        fmt::print("(give a folder, as in `lesson_03_batchnorm_graph /tmp`, to draw the graph there)\n\n");
+    }
 
     std::map<std::string, Array<double>> v;
     for (const auto& l : lines) {

@@ -32,16 +32,23 @@ std::string quote(const std::string& s) {
     return out + "'";
 }
 
-// A 2-D array one row per line, anything else on one line.
-template <class T>
-std::string rows(const Array<T>& a, std::size_t max_values) {
-    if (a.dimension() != 2 || a.shape()[0] < 2) {
-        return escape(show(a, max_values));
-    }
+std::string html(const std::string& s) {
     std::string out;
+    for (char c : s) {
+        out += c == '<' ? std::string("&lt;") : c == '>' ? std::string("&gt;") : c == '&' ? std::string("&amp;") : std::string(1, c);
+    }
+    return out;
+}
+
+// The rows of an array's display: a 2-D array one row per line, anything else on one line.
+template <class T>
+std::vector<std::string> rows(const Array<T>& a, std::size_t max_values) {
+    if (a.dimension() != 2 || a.shape()[0] < 2 || a.size() > max_values) {
+        return {show(a, max_values)};
+    }
+    std::vector<std::string> out;
     for (std::size_t r = 0; r < a.shape()[0]; ++r) {
-        const Array<T> row = xt::view(a, r, xt::all());
-        out += (r ? "\\n" : "") + escape(show(row, max_values));
+        out.push_back(show(Array<T>(xt::view(a, r, xt::all())), max_values));
     }
     return out;
 }
@@ -51,29 +58,42 @@ std::string rows(const Array<T>& a, std::size_t max_values) {
 template <class T>
 std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
     const auto tape = tape_of(root);
-    std::string out = "digraph tape {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=11];\n";
+    // Top to bottom, value and gradient side by side in each box, so that the 4 x 3 batch norm's
+    // drawing is about as wide as it is tall and reads at its natural size on a 1280-pixel screen.
+    std::string out = "digraph tape {\n  rankdir=TB;\n  ranksep=0.2;\n  nodesep=0.25;\n  fontname=\"Helvetica\";\n"
+                      "  node [fontname=\"Helvetica\", fontsize=11];\n  edge [arrowsize=0.6];\n";
     if (!options.title.empty()) {
         out += fmt::format("  labelloc=t;\n  label=\"{}\";\n", escape(options.title));
     }
     for (std::size_t i = 0; i < tape.size(); ++i) {
         const TensorImpl<T>& t = *tape[i].tensor;
         const Array<T>& v = t.data->array;
-        std::string label = fmt::format("{}\\n{} {}", escape(tape[i].label), shape_str(to_shape(v.shape())),
-                                        dtype_name<T>());
-        if (options.values && v.size() <= options.max_values) {
-            label += "\\nvalue " + rows(v, options.max_values);
+        const bool show_value = options.values && v.size() <= options.max_values;
+        const bool show_grad = options.grads && t.has_grad && t.grad.size() <= options.max_values;
+        std::string label = fmt::format("<table border=\"0\" cellborder=\"0\" cellspacing=\"0\" cellpadding=\"1\">"
+                                        "<tr><td colspan=\"2\"><b>{}</b>  {} {}</td></tr>",
+                                        html(tape[i].label), shape_str(to_shape(v.shape())), dtype_name<T>());
+        const std::vector<std::string> vr = show_value ? rows(v, options.max_values) : std::vector<std::string>{};
+        const std::vector<std::string> gr = show_grad ? rows(t.grad, options.max_values) : std::vector<std::string>{};
+        if (!vr.empty() || !gr.empty()) {
+            label += fmt::format("<tr><td align=\"left\">{}</td><td align=\"left\">{}</td></tr>",
+                                 vr.empty() ? "" : "<i>value</i>", gr.empty() ? "" : "<i>grad</i>");
+            for (std::size_t r = 0; r < std::max(vr.size(), gr.size()); ++r) {
+                label += fmt::format("<tr><td align=\"left\">{}</td><td align=\"left\">{}</td></tr>",
+                                     r < vr.size() ? html(vr[r]) : "", r < gr.size() ? html(gr[r]) : "");
+            }
         }
-        if (options.grads && t.has_grad && t.grad.size() <= options.max_values) {
-            label += "\\ngrad " + rows(t.grad, options.max_values);
-        }
+        label += "</table>";
         // parameters blue, data white, constants grey, named intermediates yellow
         const char* fill = !t.grad_fn ? (t.requires_grad ? "lightblue" : (v.dimension() == 0 ? "gray90" : "white"))
                                       : (t.name.empty() ? "white" : "lightyellow");
-        out += fmt::format("  t{} [shape=box, style=\"rounded,filled\", fillcolor={}, label=\"{}\"];\n", i,
+        out += fmt::format("  t{} [shape=box, style=\"rounded,filled\", fillcolor={}, margin=\"0.05,0.02\", label=<{}>];\n", i,
                            fill, label);
         if (t.grad_fn) {
-            out += fmt::format("  op{} [shape=ellipse, style=filled, fillcolor=gray95, label=\"{}\"];\n", i,
-                               escape(t.grad_fn->op));
+            const std::string& detail = t.grad_fn->detail;
+            out += fmt::format("  op{} [shape=ellipse, style=filled, fillcolor=gray95, height=0.25, margin=\"0.04,0.01\", "
+                               "fontsize=10, label=\"{}{}\"];\n",
+                               i, escape(t.grad_fn->op), detail.empty() ? "" : " " + escape(detail));
             for (std::size_t in : tape[i].inputs) {
                 out += fmt::format("  t{} -> op{};\n", in, i);
             }

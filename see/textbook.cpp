@@ -78,6 +78,17 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
                      fmt::format("what {} sends to X", step_of("mu"))});
     lines.push_back({"dL/dX", "the sum of the three", *need(trace.leaf("X"), "leaf X"),
                      "X's gradient: the engine adds the three contributions"});
+    // One shape convention: a per-feature quantity is shown as [C] whatever the input's rank (the
+    // composite graph keeps them as [1, C, 1, 1] for 4-D input, to broadcast).
+    const auto* x_grad = need(trace.leaf("X"), "leaf X");
+    if (x_grad->dimension() > 2) {
+        const std::size_t channels = x_grad->shape()[1];
+        for (auto& l : lines) {
+            if (l.value.size() == channels && l.value.dimension() > 1) {
+                l.value.reshape({channels});
+            }
+        }
+    }
     return lines;
 }
 
