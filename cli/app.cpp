@@ -45,6 +45,7 @@ int run_cli(int argc, char** argv, bool check_only) {
     add_train_command(app, train);
     add_experiment_command(app, experiment);
     ExerciseArgs exercise;
+    exercise.program = argc > 0 && argv[0] ? argv[0] : "tapegrad";
     add_exercise_command(app, exercise);
     CheckArgs check;
     add_check_command(app, check);

@@ -44,12 +44,6 @@ target_link_libraries({0} PRIVATE tapegrad::tapegrad)
                        target, TAPEGRAD_SOURCE_DIR);
 }
 
-std::string program_path() {
-    std::error_code ec;
-    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    return ec ? "tapegrad" : self.string();
-}
-
 std::string quote(const std::string& s) { return s.find(' ') == std::string::npos ? s : "'" + s + "'"; }
 
 // The exercises' file names and what they hold, for check --help.
@@ -139,7 +133,9 @@ int run_exercise(const ExerciseArgs& a) {
     const std::string d = quote(dir.string());
     fmt::print("Wrote the {} exercise (seed {}) to {}: {}, the NumPy starter {}{}.\n", a.kind, a.seed, dir.string(), inputs,
                script, a.kind == "bn" ? " and a C++ starter in cpp/" : "");
-    fmt::print("Fill in its TODOs, then run:\n  python3 {}/{}\n  {} check --mine {}\n", d, script, quote(program_path()), d);
+    // Debian's python3, which has python3-numpy (scripts/install-deps.sh), even when another comes first on PATH
+    const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+    fmt::print("Fill in its TODOs, then run:\n  {} {}/{}\n  {} check --mine {}\n", python, d, script, quote(a.program), d);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 namespace tgcli {
 
 struct ExerciseArgs {
+    std::string program = "tapegrad";  // as the user ran it (argv[0]), for the commands it prints
     std::string kind = "bn";
     std::string out;  // default: exercise_<kind>
     unsigned seed = 0;
