@@ -287,9 +287,11 @@ CLI::App* add_graph_command(CLI::App& app, SeeArgs& a) {
 }
 
 CLI::App* add_trace_command(CLI::App& app, SeeArgs& a) {
-    auto* cmd = app.add_subcommand("trace", "print the backward pass of batch norm (--impl) node by node; for the "
-                                            "composite, also in the textbook's notation");
+    auto* cmd = app.add_subcommand("trace", "print the forward pass of batch norm (--impl) with every value, then the "
+                                            "backward pass node by node; for the composite, also in the textbook's "
+                                            "notation; for the fused node, its closed form stage by stage");
     add_common(cmd, a, "composite", false);
+    cmd->remove_option(cmd->get_option("--out"));  // it writes no file (but --save-input)
     return cmd;
 }
 
@@ -298,6 +300,8 @@ CLI::App* add_compare_command(CLI::App& app, SeeArgs& a) {
                                               "quantity, numerical gradient checks, nodes, memory and time, in "
                                               "float64 and float32");
     add_common(cmd, a, "composite", true);
+    cmd->remove_option(cmd->get_option("--out"));   // it writes no file (but --save-input)
+    cmd->remove_option(cmd->get_option("--impl"));  // it runs both
     return cmd;
 }
 

@@ -182,3 +182,10 @@ TEST_CASE("the 4 x 3 batch-norm drawing reads at its natural size on a 1280-pixe
     CHECK(width <= 1280);
     CHECK(height <= 2 * width);  // was 640 x 2660
 }
+
+TEST_CASE("no option is silently ignored: trace and compare write no drawing, compare runs both implementations") {
+    TempDir dir;
+    check_refused(tapegrad(dir, "trace --out " + (dir / "o")), "--out", 2);
+    check_refused(tapegrad(dir, "compare --out " + (dir / "o")), "--out", 2);
+    check_refused(tapegrad(dir, "compare --impl fused"), "--impl", 2);
+}
