@@ -174,23 +174,21 @@ json trace_into(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNorm
     } else if (a.format == "text") {
         text += tg::see::trace_text(trace, a.max_values);
     }
+    // a section in every format: its JSON under `key`, its text in the chosen format
+    auto section = [&](const char* key, json value, const std::string& md, const std::string& plain) {
+        j[key] = std::move(value);
+        text += "\n" + (a.format == "md" ? md : a.format == "text" ? plain : std::string());
+    };
     if (impl == tg::nn::BatchNormImpl::fused) {
         const auto stages = tg::see::fused_stages(c);
-        j["fused_stages"] = tg::see::fused_stages_json(stages, a.max_values);
-        if (a.format == "md") {
-            text += "\n" + tg::see::fused_stages_markdown(stages, a.max_values);
-        } else if (a.format == "text") {
-            text += "\n" + tg::see::fused_stages_text(stages, a.max_values);
-        }
+        section("fused_stages", tg::see::fused_stages_json(stages, a.max_values),
+                tg::see::fused_stages_markdown(stages, a.max_values), tg::see::fused_stages_text(stages, a.max_values));
     }
     if (textbook) {
         const auto lines = tg::see::textbook_lines(trace);
-        j["textbook"] = tg::see::textbook_json(lines, a.max_values);
-        if (a.format == "md") {
-            text += "\n### The same steps in the textbook's notation\n\n" + tg::see::textbook_markdown(lines, a.max_values);
-        } else if (a.format == "text") {
-            text += "\n" + tg::see::textbook_text(lines, a.max_values);
-        }
+        section("textbook", tg::see::textbook_json(lines, a.max_values),
+                "### The same steps in the textbook's notation\n\n" + tg::see::textbook_markdown(lines, a.max_values),
+                tg::see::textbook_text(lines, a.max_values));
     }
     return j;
 }

@@ -53,6 +53,16 @@ std::string first_wrong(const CheckResult& r) {
     return r.rows[*r.first_wrong].file;
 }
 
+// Fills in the starter of the exercise in `ex` with the reference solution (tests/exercises/solve.py),
+// with `planted` ("name=expression") replacing one line, and runs it: as a learner would.
+void solve_and_run(const std::string& ex, const std::string& starter, const std::string& planted = "") {
+    const std::string solve = std::string(TAPEGRAD_SOURCE) + "/tests/exercises/solve.py";
+    const std::string script = ex + "/solved.py";
+    const std::string cmd = "/usr/bin/python3 " + solve + " " + ex + "/" + starter + " " + script +
+                            (planted.empty() ? "" : " '" + planted + "'") + " && /usr/bin/python3 " + script + " >/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("the engine's own answers are all exact, and nothing handed in is not given") {
@@ -231,21 +241,14 @@ TEST_CASE("tapegrad exercise bn and check: the starter runs, a solution passes, 
     Run unsolved = tapegrad(dir, "check --mine " + ex);
     CHECK(unsolved.code == 0);
     CHECK(has(unsolved.out, "6 of 17 given"));
-    // solved
-    const std::string solve = std::string(TAPEGRAD_SOURCE) + "/tests/exercises/solve.py";
-    REQUIRE(std::system(("/usr/bin/python3 " + solve + " " + ex + "/bn_backward.py " + ex + "/solved.py && /usr/bin/python3 " +
-                         ex + "/solved.py >/dev/null")
-                            .c_str()) == 0);
+    solve_and_run(ex, "bn_backward.py");
     Run solved = tapegrad(dir, "check --mine " + ex);
     INFO(solved.out);
     CHECK(solved.code == 0);
     CHECK(has(solved.out, "17 of 17 given"));
     CHECK(has(solved.out, "Everything you handed in is right."));
     // a planted bug: the sign of dL/dsigma2
-    REQUIRE(std::system(("/usr/bin/python3 " + solve + " " + ex + "/bn_backward.py " + ex +
-                         "/buggy.py 'dsigma2=0.5 * (dxhat * xc).sum(0) * (sigma2 + eps) ** -1.5' && /usr/bin/python3 " + ex +
-                         "/buggy.py >/dev/null")
-                            .c_str()) == 0);
+    solve_and_run(ex, "bn_backward.py", "dsigma2=0.5 * (dxhat * xc).sum(0) * (sigma2 + eps) ** -1.5");
     Run buggy = tapegrad(dir, "check --mine " + ex + " --format json");
     CHECK(buggy.code == 1);
     const auto j = nlohmann::json::parse(buggy.out);
@@ -253,7 +256,7 @@ TEST_CASE("tapegrad exercise bn and check: the starter runs, a solution passes, 
     CHECK(j["first_wrong"]["quantity"] == "dL/dsigma2");
     // writing a second exercise over the first is refused: the learner's work is kept
     check_refused(tapegrad(dir, "exercise bn --out " + ex), "already holds an exercise");
-    CHECK(fs::exists(fs::path(ex) / "buggy.py"));
+    CHECK(fs::exists(fs::path(ex) / "solved.py"));
 }
 
 TEST_CASE("the C++ starter builds against tapegrad and writes the forward quantities, which check as right") {
@@ -270,10 +273,7 @@ TEST_CASE("tapegrad exercise mlp: makemore's names, and the solution passes") {
     TempDir dir;
     const std::string ex = dir / "ex";
     REQUIRE(tapegrad(dir, "exercise mlp --out " + ex).code == 0);
-    const std::string solve = std::string(TAPEGRAD_SOURCE) + "/tests/exercises/solve.py";
-    REQUIRE(std::system(("/usr/bin/python3 " + solve + " " + ex + "/mlp_backward.py " + ex + "/solved.py && /usr/bin/python3 " +
-                         ex + "/solved.py >/dev/null")
-                            .c_str()) == 0);
+    solve_and_run(ex, "mlp_backward.py");
     Run solved = tapegrad(dir, "check --mine " + ex);
     INFO(solved.out);
     CHECK(solved.code == 0);
@@ -283,10 +283,7 @@ TEST_CASE("tapegrad exercise mlp: makemore's names, and the solution passes") {
     }
     CHECK(has(solved.out, "29 of 29 given"));
     // makemore's classic slip: 1/n in dbndiff2 where the variance has 1/(n-1)
-    REQUIRE(std::system(("/usr/bin/python3 " + solve + " " + ex + "/mlp_backward.py " + ex +
-                         "/buggy.py 'dbndiff2=1.0 / n * np.ones_like(bndiff2) * dbnvar' && /usr/bin/python3 " + ex +
-                         "/buggy.py >/dev/null")
-                            .c_str()) == 0);
+    solve_and_run(ex, "mlp_backward.py", "dbndiff2=1.0 / n * np.ones_like(bndiff2) * dbnvar");
     Run buggy = tapegrad(dir, "check --mine " + ex);
     CHECK(buggy.code == 1);
     CHECK(has(buggy.out, "The first wrong quantity is dL/dbndiff2"));
