@@ -28,6 +28,7 @@
 #include "see/dot.hpp"
 #include "see/exercise.hpp"
 #include "see/fused.hpp"
+#include "see/html.hpp"
 #include "see/report.hpp"
 #include "see/tape.hpp"
 #include "see/textbook.hpp"

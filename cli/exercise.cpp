@@ -9,6 +9,7 @@
 #include "nn/files.hpp"
 #include "nn/npy.hpp"
 #include "see/exercise.hpp"
+#include "see/html.hpp"
 
 namespace tgcli {
 
@@ -90,6 +91,8 @@ void add_check_command(CLI::App& app, CheckArgs& a) {
     cmd->add_option("--format", a.format, "text, md (Markdown) or json")
         ->check(CLI::IsMember({"text", "md", "json"}))
         ->capture_default_str();
+    cmd->add_option("--html", a.html, "also write a page with the graded result and the exercise's graph, the first "
+                                      "wrong quantity's tensor marked, to step through in a browser");
     cmd->footer(file_table);
 }
 
@@ -158,24 +161,35 @@ int run_check(const CheckArgs& a) {
     auto in = [&](const char* name) { return tg::load_npy<double>((dir / (std::string(name) + ".npy")).string()); };
     std::vector<tg::see::Quantity> qs;
     tg::see::CheckOptions o;
+    tg::see::BnExercise bn;
+    tg::see::MlpExercise mlp;
     if (kind == "bn") {
-        tg::see::BnExercise e;
-        e.x = in("x"), e.dy = in("dy"), e.gamma = in("gamma"), e.beta = in("beta");
-        e.eps = manifest.value("eps", 1e-5);
-        qs = tg::see::batchnorm_quantities(e);
-        o.batch = e.x.shape()[0];
+        bn.x = in("x"), bn.dy = in("dy"), bn.gamma = in("gamma"), bn.beta = in("beta");
+        bn.eps = manifest.value("eps", 1e-5);
+        qs = tg::see::batchnorm_quantities(bn);
+        o.batch = bn.x.shape()[0];
     } else if (kind == "mlp") {
-        tg::see::MlpExercise e;
-        e.embcat = in("embcat"), e.W1 = in("W1"), e.b1 = in("b1"), e.bngain = in("bngain"), e.bnbias = in("bnbias");
-        e.W2 = in("W2"), e.b2 = in("b2");
-        e.Yb = tg::load_npy<std::int64_t>((dir / "Yb.npy").string());
-        qs = tg::see::mlp_quantities(e);
-        o.batch = e.embcat.shape()[0];
+        mlp.embcat = in("embcat"), mlp.W1 = in("W1"), mlp.b1 = in("b1"), mlp.bngain = in("bngain"), mlp.bnbias = in("bnbias");
+        mlp.W2 = in("W2"), mlp.b2 = in("b2");
+        mlp.Yb = tg::load_npy<std::int64_t>((dir / "Yb.npy").string());
+        qs = tg::see::mlp_quantities(mlp);
+        o.batch = mlp.embcat.shape()[0];
     } else {
         throw tg::ValueError(fmt::format("check: {} names the exercise \"{}\"; expected \"bn\" or \"mlp\"",
                                          manifest_path.string(), kind));
     }
     const tg::see::CheckResult r = tg::see::check_gradients(qs, a.mine, o);
+    if (!a.html.empty()) {
+        tg::see::HtmlPage page(fmt::format("tapegrad check: your gradients in {} ({} exercise)", a.mine, kind));
+        page.add_html("your gradients", tg::see::check_html(r, qs));
+        const std::vector<std::string> marked{r.first_wrong ? qs[*r.first_wrong].node : std::string()};
+        if (kind == "bn") {
+            page.add_trace("the graph", tg::see::bn_exercise_trace(bn), {}, {}, marked);
+        } else {
+            page.add_trace("the graph", tg::see::mlp_exercise_trace(mlp), {}, {}, marked);
+        }
+        page.write(a.html);
+    }
     if (a.format == "json") {
         fmt::print("{}\n", tg::see::check_json(r, qs).dump(2));
     } else if (a.format == "md") {

@@ -21,6 +21,7 @@ struct CheckArgs {
     std::string mine;
     std::string exercise;  // default: the same folder as --mine
     std::string format = "text";
+    std::string html;  // also write the graded result on the exercise's graph as a page
 };
 
 void add_exercise_command(CLI::App& app, ExerciseArgs& args);

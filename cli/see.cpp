@@ -13,15 +13,18 @@ using nlohmann::json;
 
 namespace {
 
-void add_common(CLI::App* cmd, SeeArgs& a, const char* default_impl, bool report_options) {
+void add_common(CLI::App* cmd, SeeArgs& a, const char* default_impl, bool report_options, bool html_format = false) {
     a.bn.impl = default_impl;
     a.bn.command = cmd->get_name();
     add_bn_options(cmd, a.bn, false);
     cmd->add_option("--save-input", a.save_input,
                     "also write the case's x, dy, gamma and beta as .npy files into this folder (to redo it by hand, "
                     "or to feed it back with --x --dy --gamma --beta)");
-    cmd->add_option("--format", a.format, "text (aligned, for the terminal), md (Markdown) or json")
-        ->check(CLI::IsMember({"text", "md", "json"}))
+    cmd->add_option("--format", a.format,
+                    html_format ? "text (aligned, for the terminal), md (Markdown), json, or html (a page to step "
+                                  "through in a browser, on standard output)"
+                                : "text (aligned, for the terminal), md (Markdown) or json")
+        ->check(html_format ? CLI::IsMember({"text", "md", "json", "html"}) : CLI::IsMember({"text", "md", "json"}))
         ->capture_default_str();
     cmd->add_option("--max-values", a.max_values,
                     "print tensors of up to this many values in full, larger ones as shape, min, max, mean, norm")
@@ -193,9 +196,47 @@ json trace_into(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNorm
     return j;
 }
 
+// A trace tab for the page: the graph of `impl` on the case, with the textbook reading (composite,
+// training) or the fused node's stages.
+template <class T>
+void add_trace_tab(tg::see::HtmlPage& page, const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl) {
+    Forward<T> f = forward(c, impl);
+    const tg::see::Trace<T> trace = tg::see::trace_backward<T>(f.y, c.dy);
+    std::vector<tg::see::TextbookLine<T>> lines;
+    std::vector<tg::see::FusedStage<T>> stages;
+    if (impl == tg::nn::BatchNormImpl::composite && f.bn->is_training()) {
+        lines = tg::see::textbook_lines(trace);
+    }
+    if (impl == tg::nn::BatchNormImpl::fused) {
+        stages = tg::see::fused_stages(c);
+    }
+    page.add_trace(tg::nn::to_string(impl), trace, lines, stages);
+}
+
+template <class T>
+std::string page_title(const tg::see::BnCase<T>& c) {
+    return fmt::format("tapegrad: batch norm step by step, {} {}, {} mode", tg::dtype_name<T>(), tg::shape_str(tg::to_shape(c.x.shape())),
+                       c.training ? "training" : "evaluation");
+}
+
+template <class T>
+void add_report_tab(tg::see::HtmlPage& page, const SeeArgs& a, const tg::see::BnCase<T>& c) {
+    tg::see::ReportOptions o;
+    o.repeats = a.repeats;
+    o.numeric_limit = a.numeric_limit;
+    page.add_html("compare", tg::see::report_html(tg::see::compare_batchnorm(c.template as<double>(), o)) +
+                                 tg::see::report_html(tg::see::compare_batchnorm(c.template as<float>(), o)));
+}
+
 template <class T>
 int trace(const SeeArgs& a) {
     const auto c = load<T>(a);
+    if (a.format == "html") {
+        tg::see::HtmlPage page(page_title(c));
+        add_trace_tab(page, c, impl_of(a));
+        fmt::print("{}", page.str());
+        return 0;
+    }
     std::string text;
     const json j = trace_into(a, c, impl_of(a), text);
     fmt::print("{}", a.format == "json" ? j.dump(2) + "\n" : text);
@@ -220,6 +261,14 @@ json reports_into(const SeeArgs& a, const tg::see::BnCase<T>& c, std::string& te
 template <class T>
 int compare(const SeeArgs& a) {
     const auto c = load<T>(a);
+    if (a.format == "html") {
+        tg::see::HtmlPage page(page_title(c));
+        add_report_tab(page, a, c);
+        add_trace_tab(page, c, tg::nn::BatchNormImpl::composite);
+        add_trace_tab(page, c, tg::nn::BatchNormImpl::fused);
+        fmt::print("{}", page.str());
+        return 0;
+    }
     std::string text;
     const json j = reports_into(a, c, text);
     fmt::print("{}", a.format == "json" ? json{{"reports", j}}.dump(2) + "\n" : text);
@@ -229,6 +278,17 @@ int compare(const SeeArgs& a) {
 template <class T>
 int walkthrough(const SeeArgs& a) {
     const auto c = load<T>(a);
+    if (!a.html.empty()) {
+        tg::see::HtmlPage page(page_title(c));
+        const bool fused_first = impl_of(a) == tg::nn::BatchNormImpl::fused;
+        add_trace_tab(page, c, fused_first ? tg::nn::BatchNormImpl::fused : tg::nn::BatchNormImpl::composite);
+        add_trace_tab(page, c, fused_first ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused);
+        add_report_tab(page, a, c);
+        page.write(a.html);
+        fmt::print("Wrote {}: open it in a browser (it needs no network) and step through the graph with the arrow keys.\n",
+                   a.html);
+        return 0;
+    }
     const auto impl = impl_of(a);
     Forward<T> drawn = forward(c, impl);
     const tg::see::Rendered r = draw_graph(a, c, impl, drawn);
@@ -274,6 +334,9 @@ CLI::App* add_walkthrough_command(CLI::App& app, SeeArgs& a) {
         "the main job: the batch-norm graph (--impl, default composite) drawn as SVG into --out, its forward "
         "and backward pass step by step, and the composite-vs-fused report (default: a seeded random 4 x 3 input)");
     add_common(cmd, a, "composite", true);
+    cmd->add_option("--html", a.html,
+                    "write the walkthrough as one self-contained page to this file instead: step through the composite "
+                    "and fused graphs in a browser, forward and backward, with every value");
     return cmd;
 }
 
@@ -288,7 +351,7 @@ CLI::App* add_trace_command(CLI::App& app, SeeArgs& a) {
     auto* cmd = app.add_subcommand("trace", "print the forward pass of batch norm (--impl) with every value, then the "
                                             "backward pass node by node; for the composite, also in the textbook's "
                                             "notation; for the fused node, its closed form stage by stage");
-    add_common(cmd, a, "composite", false);
+    add_common(cmd, a, "composite", false, true);
     cmd->remove_option(cmd->get_option("--out"));  // it writes no file (but --save-input)
     return cmd;
 }
@@ -297,7 +360,7 @@ CLI::App* add_compare_command(CLI::App& app, SeeArgs& a) {
     auto* cmd = app.add_subcommand("compare", "compare composite and fused batch norm on the same input: every "
                                               "quantity, numerical gradient checks, nodes, memory and time, in "
                                               "float64 and float32");
-    add_common(cmd, a, "composite", true);
+    add_common(cmd, a, "composite", true, true);
     cmd->remove_option(cmd->get_option("--out"));   // it writes no file (but --save-input)
     cmd->remove_option(cmd->get_option("--impl"));  // it runs both
     return cmd;

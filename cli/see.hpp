@@ -14,6 +14,7 @@ struct SeeArgs {
     std::size_t repeats = 21;
     std::size_t numeric_limit = 4096;
     std::string save_input;  // folder for the case's x, dy, gamma, beta (.npy)
+    std::string html;        // walkthrough: the page to write
 };
 
 CLI::App* add_walkthrough_command(CLI::App& app, SeeArgs& args);

@@ -10,6 +10,7 @@ packages=(
   libfmt-dev                          # formatting
   doctest-dev                         # tests
   python3-numpy                       # the exercises' NumPy starters, run by the tests
+  chromium chromium-driver python3-selenium  # the step-through page, tested in a real browser
   libcli11-dev                        # command line
   nlohmann-json3-dev                  # JSON traces and reports
   zlib1g-dev                          # gzip-compressed data sets

@@ -261,6 +261,7 @@ std::vector<Quantity> named_quantities(const Tensor<T>& root, const std::optiona
             Quantity f;
             f.file = name;
             f.symbol = name;
+            f.node = name;
             f.forward = true;
             f.expected = xt::cast<double>(e.tensor->data->array);
             f.formula = expression_of(tape, static_cast<std::size_t>(&e - tape.data()));
@@ -269,6 +270,7 @@ std::vector<Quantity> named_quantities(const Tensor<T>& root, const std::optiona
         if (e.tensor->has_grad && e.tensor != root.impl()) {  // dL/dL = 1 is the seed, not an answer
             Quantity b;
             b.file = "d" + name;
+            b.node = name;
             b.symbol = "dL/d" + name;
             b.expected = xt::cast<double>(e.tensor->grad);
             backward.push_back(b);
@@ -356,6 +358,38 @@ std::string check_text(const CheckResult& r, const std::vector<Quantity>&) {
         }
     } else {
         out += "Everything you handed in is right.\n";
+    }
+    return out;
+}
+
+std::string check_html(const CheckResult& r, const std::vector<Quantity>&) {
+    auto esc = [](const std::string& t) {
+        std::string o;
+        for (char ch : t) o += ch == '<' ? std::string("&lt;") : ch == '&' ? std::string("&amp;") : std::string(1, ch);
+        return o;
+    };
+    std::string out = "<h2>Your gradients, checked against the engine</h2>\n<table class=\"grid\"><tr><th>quantity</th><th>file</th>"
+                      "<th>status</th><th>max abs diff</th><th>max rel diff</th><th>shape</th><th>note</th></tr>\n";
+    for (const auto& row : r.rows) {
+        out += fmt::format("<tr><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                           esc(row.symbol + (row.forward ? " (forward)" : "")), esc(row.file),
+                           row.status == Status::wrong ? " class=\"wrong\"" : "", to_string(row.status),
+                           number_cell(row, row.max_abs), number_cell(row, row.max_rel), esc(shape_cell(row)),
+                           esc(row.problem.empty() ? row.hint : row.problem));
+    }
+    out += "</table>\n<p>" + esc(summary_line(r)) + "</p>\n";
+    if (r.first_wrong) {
+        out += "<pre>" + esc(r.explanation) + "</pre>\n";
+        if (!r.samples.empty()) {
+            out += "<table class=\"grid\"><tr><th>element</th><th>expected</th><th>yours</th></tr>\n";
+            for (const auto& s : r.samples) {
+                out += fmt::format("<tr><td>{}</td><td>{:.17g}</td><td>{:.17g}</td></tr>\n", s.index, s.expected, s.given);
+            }
+            out += "</table>\n";
+        }
+        out += "<p>The wrong quantity's tensor is marked in red in the graph tab.</p>\n";
+    } else {
+        out += "<p>Everything you handed in is right.</p>\n";
     }
     return out;
 }

@@ -26,6 +26,7 @@ struct Quantity {
     std::string formula;   // "-1/2 sum_i dL/dxhat_i (x_i - mu) (sigma2 + eps)^(-3/2)"
     std::string source;    // where the engine computes it: "step [4]: what sigma2's node receives"
     std::vector<std::string> from;  // files of the quantities it is built from
+    std::string node;      // the graph's tensor it belongs to, to mark on a page ("sigma2" for dsigma2)
     Array<double> expected;
     bool forward = false;
     // Wrong answers learners give, each with what went wrong ("sigma2 where sigma2 + eps belongs").
@@ -82,6 +83,7 @@ std::vector<Quantity> named_quantities(const Tensor<T>& root, const std::optiona
 
 std::string check_text(const CheckResult& r, const std::vector<Quantity>& quantities);
 std::string check_markdown(const CheckResult& r, const std::vector<Quantity>& quantities);
+std::string check_html(const CheckResult& r, const std::vector<Quantity>& quantities);  // for the step-through page
 nlohmann::json check_json(const CheckResult& r, const std::vector<Quantity>& quantities);
 
 }  // namespace tg::see

@@ -42,12 +42,17 @@ const std::vector<std::pair<std::string, std::string>>& bn_files() {
     return files;
 }
 
-// One step of the composite graph, read as the derivation reads it.
-BnRun run_bn(const BnExercise& e, double eps) {
+// The composite graph of the exercise, its tensors named as the derivation names them.
+Tensor<double> bn_graph(const BnExercise& e, double eps) {
     Tensor<double> x = Tensor<double>(e.x, true).named("X");
     Tensor<double> gamma = Tensor<double>(e.gamma, true).named("gamma");
     Tensor<double> beta = Tensor<double>(e.beta, true).named("beta");
-    Tensor<double> y = batchnorm_composite<double>(x, gamma, beta, Axes{0}, eps).y;
+    return batchnorm_composite<double>(x, gamma, beta, Axes{0}, eps).y;
+}
+
+// One step of the composite graph, read as the derivation reads it.
+BnRun run_bn(const BnExercise& e, double eps) {
+    Tensor<double> y = bn_graph(e, eps);
     BnRun r;
     for (const auto& t : tape_of(y)) {
         for (const char* name : {"mu", "xc", "sigma2", "std", "xhat", "y"}) {
@@ -97,6 +102,7 @@ std::vector<Quantity> batchnorm_quantities(const BnExercise& e) {
         Quantity q;
         q.file = name;
         q.symbol = name;
+        q.node = name;
         q.formula = forward_formulas.at(name);
         q.expected = r.forward.at(name);
         q.forward = true;
@@ -126,6 +132,8 @@ std::vector<Quantity> batchnorm_quantities(const BnExercise& e) {
         Quantity q;
         q.file = file;
         q.symbol = symbol;
+        q.node = file == "dbeta" ? "beta" : file == "dgamma" ? "gamma" : file == "dxhat" ? "xhat" : file == "dsigma2" ? "sigma2"
+                 : file.rfind("dmu", 0) == 0 ? "mu" : "X";
         q.formula = r.text.at(file).first;
         q.source = r.text.at(file).second;
         q.from = from.at(file);
@@ -177,14 +185,15 @@ MlpExercise make_mlp_exercise(unsigned seed, std::size_t n, std::size_t features
     return e;
 }
 
-std::vector<Quantity> mlp_quantities(const MlpExercise& e) {
+namespace {
+
+// makemore part 4, line for line (its cross-entropy as log_softmax and nll_loss)
+Tensor<double> mlp_graph(const MlpExercise& e) {
     auto param = [](const Array<double>& a, const char* name) { return Tensor<double>(a, true).named(name); };
     const Tensor<double> embcat = Tensor<double>(e.embcat).named("embcat");
     const Tensor<double> W1 = param(e.W1, "W1"), b1 = param(e.b1, "b1"), bngain = param(e.bngain, "bngain"),
                          bnbias = param(e.bnbias, "bnbias"), W2 = param(e.W2, "W2"), b2 = param(e.b2, "b2");
     const double n = static_cast<double>(e.embcat.shape()[0]);
-
-    // makemore part 4, line for line (its cross-entropy as log_softmax and nll_loss)
     Tensor<double> hprebn = (matmul(embcat, W1) + b1).named("hprebn");
     Tensor<double> bnmeani = mean(hprebn, {0}, true).named("bnmeani");
     Tensor<double> bndiff = (hprebn - bnmeani).named("bndiff");
@@ -196,8 +205,18 @@ std::vector<Quantity> mlp_quantities(const MlpExercise& e) {
     Tensor<double> h = tanh(hpreact).named("h");
     Tensor<double> logits = (matmul(h, W2) + b2).named("logits");
     Tensor<double> logprobs = log_softmax(logits, 1).named("logprobs");
-    Tensor<double> loss = nll_loss(logprobs, std::vector<std::int64_t>(e.Yb.begin(), e.Yb.end())).named("loss");
+    return nll_loss(logprobs, std::vector<std::int64_t>(e.Yb.begin(), e.Yb.end())).named("loss");
+}
 
+}  // namespace
+
+Trace<double> bn_exercise_trace(const BnExercise& e) { return trace_backward<double>(bn_graph(e, e.eps), e.dy); }
+
+Trace<double> mlp_exercise_trace(const MlpExercise& e) { return trace_backward<double>(mlp_graph(e)); }
+
+std::vector<Quantity> mlp_quantities(const MlpExercise& e) {
+    const double n = static_cast<double>(e.embcat.shape()[0]);
+    const Tensor<double> loss = mlp_graph(e);
     std::vector<Quantity> qs = named_quantities(loss);
     const std::map<std::string, std::string> formulas{
         {"dlogprobs", "-1/n at [i, Yb[i]], 0 elsewhere"},

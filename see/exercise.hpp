@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "see/check.hpp"
+#include "see/trace.hpp"
 
 namespace tg::see {
 
@@ -39,5 +40,9 @@ MlpExercise make_mlp_exercise(unsigned seed, std::size_t n = 8, std::size_t feat
 // Every named intermediate of the network and its gradient, makemore's names (dlogits, dh,
 // dhpreact, dbnraw, dbnvar_inv, dbnvar, dbndiff2, dbndiff, dbnmeani, dhprebn, dW1, ...).
 std::vector<Quantity> mlp_quantities(const MlpExercise& e);
+
+// The exercises' graphs, traced (for a page that shows a graded result on the graph).
+Trace<double> bn_exercise_trace(const BnExercise& e);
+Trace<double> mlp_exercise_trace(const MlpExercise& e);
 
 }  // namespace tg::see

@@ -250,6 +250,32 @@ std::string report_text(const Report& r) {
     return out;
 }
 
+std::string report_html(const Report& r) {
+    auto esc = [](const std::string& t) {
+        std::string o;
+        for (char ch : t) o += ch == '<' ? std::string("&lt;") : ch == '&' ? std::string("&amp;") : std::string(1, ch);
+        return o;
+    };
+    std::string out = "<h2>" + esc(title(r)) + "</h2>\n<table class=\"grid\"><tr><th>quantity</th><th>exact</th><th>max abs diff</th>"
+                      "<th>max rel diff</th><th>rel_error</th><th>numeric err (composite)</th><th>numeric err (fused)</th></tr>\n";
+    for (const auto& row : r.rows) {
+        out += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.2e}</td><td>{:.2e}</td><td>{:.2e}</td><td>{}</td><td>{}</td></tr>\n",
+                           row.quantity, row.exact ? "yes" : "no", row.max_abs, row.max_rel, row.rel_error,
+                           num(row.numeric_composite), num(row.numeric_fused));
+    }
+    out += "</table>\n<p class=\"note\">numeric err: cs231n's rel_error against central differences in float64, h = 1e-5</p>\n";
+    if (!r.numeric_note.empty()) {
+        out += "<p class=\"note\">" + esc(r.numeric_note) + "</p>\n";
+    }
+    out += "<table class=\"grid\"><tr><th></th><th>composite</th><th>fused</th></tr>\n";
+    out += fmt::format("<tr><td>op nodes on the tape</td><td>{}</td><td>{}</td></tr>\n", r.composite.nodes, r.fused.nodes);
+    out += fmt::format("<tr><td>bytes held for backward</td><td>{}</td><td>{}</td></tr>\n", r.composite.saved_bytes,
+                       r.fused.saved_bytes);
+    out += fmt::format("<tr><td>median forward+backward ({} runs)</td><td>{:.1f} us</td><td>{:.1f} us</td></tr>\n</table>\n",
+                       r.repeats, r.composite.median_us, r.fused.median_us);
+    return out;
+}
+
 std::string report_markdown(const Report& r) {
     std::string out = "### " + title(r) + "\n\n";
     out += "| quantity | exact | max abs diff | max rel diff | rel_error | numeric err (composite) | numeric err (fused) |\n";

@@ -53,6 +53,7 @@ ReportRow compare_arrays(const std::string& quantity, const Array<T>& composite,
 
 std::string report_text(const Report& r);
 std::string report_markdown(const Report& r);
+std::string report_html(const Report& r);  // tables for the step-through page
 nlohmann::json report_json(const Report& r);
 
 }  // namespace tg::see

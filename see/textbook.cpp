@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "ops/broadcast.hpp"
 #include "see/values.hpp"
 
@@ -78,6 +80,32 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
                      fmt::format("what {} sends to X", step_of("mu"))});
     lines.push_back({"dL/dX", "the sum of the three", *need(trace.leaf("X"), "leaf X"),
                      "X's gradient: the engine adds the three contributions"});
+    // The step each line is read from, for pages that link a line to its step.
+    auto index_of = [&](const std::string& name) {
+        for (std::size_t k = 0; k < trace.steps.size(); ++k) {
+            if (trace.steps[k].output == name) {
+                return static_cast<int>(k);
+            }
+        }
+        return -1;
+    };
+    std::string scaler;  // the step that sends to gamma
+    for (const auto& st : trace.steps) {
+        for (const auto& c : st.sent) {
+            if (c.to == "gamma") {
+                scaler = st.output;
+            }
+        }
+    }
+    const std::map<std::string, std::string> read_at{
+        {"dL/dy", "y"},          {"dL/dbeta", "y"},          {"dL/dgamma", scaler},
+        {"dL/dxhat", "xhat"},    {"dL/dstd", "std"},         {"dL/dsigma2", "sigma2"},
+        {"dL/dmu from xhat", "xhat"}, {"dL/dmu from sigma2", square}, {"dL/dmu", "mu"},
+        {"dL/dX from xhat", "xhat"},  {"dL/dX from sigma2", square},  {"dL/dX from mu", "mu"},
+        {"dL/dX", "mu"}};
+    for (auto& l : lines) {
+        l.step = index_of(read_at.at(l.quantity));
+    }
     // One shape convention: a per-feature quantity is shown as [C] whatever the input's rank (the
     // composite graph keeps them as [1, C, 1, 1] for 4-D input, to broadcast).
     const auto* x_grad = need(trace.leaf("X"), "leaf X");

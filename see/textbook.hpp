@@ -17,6 +17,7 @@ struct TextbookLine {
     std::string formula;   // "dL/dsigma2 * (-2/N) * sum_i (x_i - mu)   (= 0)"
     Array<T> value;
     std::string source;    // the engine step it comes from: "step [4] sends it to xc, ..."
+    int step = -1;         // that step's position in Trace::steps (-1: the seed)
 };
 
 // Needs a training-mode composite batch norm whose input is named "X"; throws GraphError naming

@@ -85,13 +85,14 @@ public:
         s.op = node.op;
         s.rule = node.rule;
         s.upstream = upstream;
+        s.index = i;
         for (std::size_t k = 0; k < node.inputs.size(); ++k) {
             if (!node.inputs[k]->requires_grad) {
                 continue;
             }
             const std::size_t to = at_.at(node.inputs[k].get());
             s.sent.push_back(Contribution<T>{s.output, tape_[to].label, contributions[k],
-                                             broadcast_note(node.input_shape(k), to_shape(upstream.shape()), node.op)});
+                                             broadcast_note(node.input_shape(k), to_shape(upstream.shape()), node.op), to});
             if (received_[to].empty()) {
                 order_.push_back(to);
             }
@@ -137,8 +138,9 @@ Trace<T> trace_backward(const Tensor<T>& root, std::optional<Array<T>> seed, Bac
     const auto tape = tape_of(root);
     Trace<T> trace;
     for (std::size_t i = 0; i < tape.size(); ++i) {
-        trace.forward.push_back({tape[i].label, tape[i].tensor->grad_fn ? expression_of(tape, i) : "(input)",
-                                 tape[i].tensor->data->array});
+        const auto& fn = tape[i].tensor->grad_fn;
+        trace.forward.push_back({tape[i].label, fn ? expression_of(tape, i) : "(input)", tape[i].tensor->data->array,
+                                 fn ? fn->op : "", tape[i].inputs, tape[i].tensor->requires_grad});
     }
     Recorder<T> recorder(tape, trace);
     run_backward(root, seed ? &*seed : nullptr, options, &recorder);

@@ -20,7 +20,8 @@ struct Contribution {
     std::string from;  // the label of the node's output that sent it
     std::string to;    // the label of the input that receives it
     Array<T> grad;
-    std::string note;  // "summed over axis 0 (N = 4)" where the input was broadcast
+    std::string note;  // "summed over axis 0, N = 4" where the input was broadcast
+    std::size_t to_index = 0;  // the receiving tensor's position on the tape (Trace::forward)
 };
 
 template <class T>
@@ -28,6 +29,9 @@ struct ForwardStep {
     std::string output;      // "mu"
     std::string expression;  // "mean(X, axis [0], n = 4)", or "(input)" for a leaf
     Array<T> value;
+    std::string op;          // empty for a leaf
+    std::vector<std::size_t> inputs;  // positions on the tape (in Trace::forward)
+    bool requires_grad = false;
 };
 
 template <class T>
@@ -38,6 +42,7 @@ struct TraceStep {
     std::string rule;        // "d(a/b)/da = g/b, d(a/b)/db = -g*a/b^2"
     Array<T> upstream;       // dL/d(output)
     std::vector<Contribution<T>> sent;
+    std::size_t index = 0;   // the output's position on the tape (Trace::forward)
 };
 
 template <class T>

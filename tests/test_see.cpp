@@ -270,3 +270,43 @@ TEST_CASE("the saved-bytes column is smaller for fused than composite at every r
         CHECK_FALSE(r.numeric_note.empty());
     }
 }
+
+TEST_CASE("the step-through page is one self-contained file, and summarises a graph too large to walk") {
+    Tensor<double> x = random_tensor({3, 2}, 1).named("x");
+    Tensor<double> y = (tg::tanh(x) * x).named("y");
+    const auto trace = tg::see::trace_backward<double>(y, random_tensor({3, 2}, 2).value());
+    tgtest::TempDir dir;
+    tg::see::write_html(trace, dir / "page.html");
+    const std::string page = tgtest::slurp(dir / "page.html");
+    CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
+    CHECK(page.find("<script src") == std::string::npos);  // nothing loaded from elsewhere
+    CHECK(page.find("<link") == std::string::npos);
+    CHECK(page.find("ArrowRight") != std::string::npos);  // the script is inline
+    if (tg::see::have_graphviz()) {
+        CHECK(page.find("<svg") != std::string::npos);
+    }
+    // the data: every step, the forward ones first
+    const std::string tag = "<script id=\"data\" type=\"application/json\">";
+    const std::size_t at = page.find(tag) + tag.size();
+    const nlohmann::json data = nlohmann::json::parse(page.substr(at, page.find("</script>", at) - at));
+    CHECK(data["tabs"][0]["steps"].size() == trace.forward.size() + trace.steps.size());
+    // x is used twice: its two contributions arrive in turn and the running sum ends at .grad
+    bool summed = false;
+    for (const auto& s : data["tabs"][0]["steps"]) {
+        for (const auto& c : s.value("sent", nlohmann::json::array())) {
+            if (c["arrival"] == 2 && c["of"] == 2) {
+                const auto v = c["running"]["values"].get<std::vector<double>>();
+                CHECK(v == std::vector<double>(x.grad().begin(), x.grad().end()));
+                summed = true;
+            }
+        }
+    }
+    CHECK(summed);
+    // too large: summarised with a note, no steps to walk
+    tg::see::HtmlLimits small;
+    small.max_nodes = 2;
+    tg::see::HtmlPage big("big", small);
+    big.add_trace("graph", trace);
+    const std::string b = big.str();
+    CHECK(b.find("more than the page shows (2 tensors)") != std::string::npos);
+}

@@ -1,0 +1,214 @@
+// tapegrad's step-through page. The data (the trace of one or more graphs) is the JSON in
+// <script id="data">; this script draws nothing itself: it highlights the Graphviz SVG, fills the
+// panels, and walks the steps with the arrow keys or the buttons.
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("data").textContent);
+  const $ = (id) => document.getElementById(id);
+  let tab = null;   // the current tab's data
+  let step = 0;     // the current step of a trace tab
+  let svgNodes = {}, svgEdges = {};
+
+  // ---- values -----------------------------------------------------------------------------
+  // Every digit: a number is shown as the shortest text that reads back as the same double.
+  function num(v) {
+    return typeof v === "number" ? String(v) : String(v);  // "NaN", "Infinity" arrive as text
+  }
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function shapeStr(shape) { return "[" + shape.join(", ") + "]"; }
+  // An array as a table: one row per row of its last axis; cells carry their value in data-v.
+  function arrTable(arr, name) {
+    if (!arr) return el("div", { class: "note" }, "(none)");
+    if (!arr.values) {
+      const s = arr.summary;
+      return el("div", { class: "note", "data-name": name || "" },
+        shapeStr(arr.shape) + " (too large to show in full): min " + num(s.min) + ", max " + num(s.max) +
+        ", mean " + num(s.mean) + ", norm " + num(s.norm));
+    }
+    const t = el("table", { class: "arr", "data-name": name || "" });
+    const shape = arr.shape, cols = shape.length ? shape[shape.length - 1] : 1;
+    const rows = cols ? arr.values.length / cols : 0;
+    for (let r = 0; r < rows; r++) {
+      const tr = el("tr");
+      for (let c = 0; c < cols; c++) {
+        const v = arr.values[r * cols + c];
+        tr.appendChild(el("td", { "data-v": num(v) }, num(v)));
+      }
+      t.appendChild(tr);
+    }
+    return t;
+  }
+
+  // ---- the graph --------------------------------------------------------------------------
+  function mountGraph() {
+    const g = $("graph");
+    g.innerHTML = tab.svg || "<p class='note'>" + (tab.note || "no drawing: Graphviz was not found") + "</p>";
+    g.appendChild(el("div", { class: "hint" }, "drag to pan, wheel to zoom, click a box for its values"));
+    svgNodes = {}; svgEdges = {};
+    g.querySelectorAll("g.node").forEach((n) => {
+      const id = n.querySelector("title").textContent;
+      svgNodes[id] = n;
+      n.addEventListener("click", (ev) => { ev.stopPropagation(); showTensor(parseInt(id.slice(1), 10)); });
+    });
+    g.querySelectorAll("g.edge").forEach((e) => { svgEdges[e.querySelector("title").textContent] = e; });
+    (tab.marked || []).forEach((i) => svgNodes["t" + i] && svgNodes["t" + i].classList.add("marked"));
+    panZoom(g.querySelector("svg"));
+  }
+  function panZoom(svg) {
+    if (!svg) return;
+    let vb = svg.viewBox.baseVal, drag = null;
+    svg.addEventListener("wheel", (ev) => {
+      ev.preventDefault();
+      const k = ev.deltaY < 0 ? 0.85 : 1 / 0.85, r = svg.getBoundingClientRect();
+      const x = vb.x + (ev.clientX - r.left) / r.width * vb.width, y = vb.y + (ev.clientY - r.top) / r.height * vb.height;
+      vb.x = x - (x - vb.x) * k; vb.y = y - (y - vb.y) * k; vb.width *= k; vb.height *= k;
+    }, { passive: false });
+    svg.addEventListener("mousedown", (ev) => { drag = { x: ev.clientX, y: ev.clientY }; });
+    window.addEventListener("mouseup", () => { drag = null; });
+    svg.addEventListener("mousemove", (ev) => {
+      if (!drag) return;
+      const r = svg.getBoundingClientRect();
+      vb.x -= (ev.clientX - drag.x) / r.width * vb.width; vb.y -= (ev.clientY - drag.y) / r.height * vb.height;
+      drag = { x: ev.clientX, y: ev.clientY };
+    });
+  }
+  function clearMarks() {
+    Object.values(svgNodes).forEach((n) => n.classList.remove("current", "receives"));
+    Object.values(svgEdges).forEach((e) => e.classList.remove("flow"));
+  }
+
+  // ---- the panels -------------------------------------------------------------------------
+  function showTensor(i) {
+    const n = tab.nodes[i], box = $("tensor");
+    Object.values(svgNodes).forEach((s) => s.classList.remove("selected"));
+    if (svgNodes["t" + i]) svgNodes["t" + i].classList.add("selected");
+    box.innerHTML = "";
+    box.setAttribute("data-node", i);
+    box.appendChild(el("h2", {}, n.label + "  " + shapeStr(n.value.shape) + " " + tab.dtype));
+    box.appendChild(el("div", { class: "expr" }, n.label + " = " + n.expression));
+    box.appendChild(el("div", {}, "value"));
+    box.appendChild(arrTable(n.value, "value"));
+    box.appendChild(el("div", {}, "gradient dL/d" + n.label));
+    box.appendChild(n.grad ? arrTable(n.grad, "grad") : el("div", { class: "note" }, "none: no gradient flows to it"));
+  }
+  function render() {
+    const steps = tab.steps, s = steps[step], n = tab.nodes[s.node], panel = $("panel");
+    clearMarks();
+    $("counter").textContent = "step " + (step + 1) + " of " + steps.length + " (" + s.kind + ")";
+    $("jump").value = step + 1;
+    panel.innerHTML = "";
+    panel.setAttribute("data-step", step);
+    panel.setAttribute("data-node", s.node);
+    panel.setAttribute("data-kind", s.kind);
+    if (svgNodes["t" + s.node]) svgNodes["t" + s.node].classList.add("current");
+    if (s.kind === "forward") {
+      panel.appendChild(el("h2", {}, "Forward: " + n.label));
+      panel.appendChild(el("div", { class: "expr" }, n.label + " = " + n.expression));
+      panel.appendChild(arrTable(n.value, "value"));
+      (n.inputs || []).forEach((j) => svgEdges["t" + j + "->t" + s.node] && svgEdges["t" + j + "->t" + s.node].classList.add("flow"));
+    } else {
+      panel.appendChild(el("h2", {}, "Backward: the node that made " + n.label));
+      panel.appendChild(el("div", { class: "expr" }, n.label + " = " + n.expression));
+      panel.appendChild(el("div", { class: "rule" }, "rule: " + s.rule));
+      panel.appendChild(el("div", {}, "upstream dL/d" + n.label));
+      panel.appendChild(arrTable(s.upstream, "upstream"));
+      s.sent.forEach((c, k) => {
+        const to = tab.nodes[c.to], d = el("div", { class: "send", "data-to": c.to });
+        d.appendChild(el("div", {}, "sends dL/d" + to.label + (c.note ? "  (" + c.note + ")" : "")));
+        d.appendChild(arrTable(c.grad, "sent" + k));
+        if (c.of > 1) {
+          const a = el("div", { class: "acc" }, "+= " + to.label + " receives " + c.of + " contributions; this is number " +
+            c.arrival + ", and the running sum is now:");
+          a.appendChild(arrTable(c.running, "running" + k));
+          d.appendChild(a);
+        }
+        panel.appendChild(d);
+        if (svgNodes["t" + c.to]) svgNodes["t" + c.to].classList.add("receives");
+        const e = svgEdges["t" + c.to + "->t" + s.node];
+        if (e) e.classList.add("flow");
+      });
+    }
+    document.querySelectorAll("#book li").forEach((li) => {
+      li.classList.toggle("current", parseInt(li.getAttribute("data-step"), 10) === step);
+    });
+  }
+  function go(k) {
+    if (!tab || !tab.steps || !tab.steps.length) return;
+    step = Math.max(0, Math.min(tab.steps.length - 1, k));
+    render();
+  }
+  function mountBook() {
+    const book = $("book");
+    book.innerHTML = "";
+    if (tab.textbook && tab.textbook.length) {
+      book.appendChild(el("h2", {}, "The textbook's reading (click a line for its step)"));
+      const ol = el("ol");
+      tab.textbook.forEach((l) => {
+        const li = el("li", { "data-step": l.step });
+        li.appendChild(el("span", { class: "q" }, l.quantity));
+        li.appendChild(document.createTextNode(" = " + l.formula));
+        li.title = "from " + l.source;
+        li.addEventListener("click", () => { go(l.step); li.classList.add("current"); });
+        ol.appendChild(li);
+      });
+      book.appendChild(ol);
+    }
+    if (tab.stages && tab.stages.length) {
+      book.appendChild(el("h2", {}, "Inside the fused node: its closed form, stage by stage (g = dL/dy)"));
+      tab.stages.forEach((st, k) => {
+        const d = el("div", { class: "send" });
+        d.appendChild(el("div", { class: "expr" }, st.stage + ": " + st.formula));
+        d.appendChild(arrTable(st.value, "stage" + k));
+        if (st.equals) d.appendChild(el("div", { class: "note" }, "equals the composite graph's " + st.equals +
+          " (max abs diff " + num(st.max_abs_diff) + ")"));
+        book.appendChild(d);
+      });
+    }
+    book.classList.toggle("view-hidden", !book.childNodes.length);
+  }
+  function selectTab(k) {
+    tab = data.tabs[k];
+    document.querySelectorAll(".tabs button").forEach((b, i) => b.classList.toggle("active", i === k));
+    const isTrace = tab.kind === "trace";
+    ["graph", "side"].forEach((id) => $(id).classList.toggle("view-hidden", !isTrace));
+    $("html").classList.toggle("view-hidden", isTrace);
+    if (isTrace) {
+      mountGraph();
+      mountBook();
+      $("tensor").innerHTML = "<p class='note'>Click a box in the graph to see its value and gradient in full.</p>";
+      if (tab.steps && tab.steps.length) go(0);
+      else $("panel").innerHTML = "<p class='note'>" + (tab.note || "") + "</p>";
+    } else {
+      $("html").innerHTML = tab.html;
+    }
+  }
+
+  // ---- start ------------------------------------------------------------------------------
+  document.title = data.title;
+  $("title").textContent = data.title;
+  const tabs = document.querySelector(".tabs");
+  data.tabs.forEach((t, k) => {
+    const b = el("button", { "data-tab": t.name }, t.name);
+    b.addEventListener("click", () => selectTab(k));
+    tabs.appendChild(b);
+  });
+  $("prev").addEventListener("click", () => go(step - 1));
+  $("next").addEventListener("click", () => go(step + 1));
+  $("first").addEventListener("click", () => go(0));
+  $("last").addEventListener("click", () => go(tab.steps.length - 1));
+  $("go").addEventListener("click", () => go(parseInt($("jump").value, 10) - 1));
+  $("jump").addEventListener("keydown", (ev) => { if (ev.key === "Enter") go(parseInt($("jump").value, 10) - 1); });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.target.tagName === "INPUT" || !tab || tab.kind !== "trace") return;
+    if (ev.key === "ArrowRight") { go(step + 1); ev.preventDefault(); }
+    if (ev.key === "ArrowLeft") { go(step - 1); ev.preventDefault(); }
+    if (ev.key === "Home") go(0);
+    if (ev.key === "End") go(tab.steps.length - 1);
+  });
+  selectTab(0);
+})();

@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""The step-through page in a real browser (Debian's headless Chromium through chromedriver and
+Selenium): open it from disk, step through every step with the arrow key, and check that the panel
+shows the JSON trace's numbers for that step, that the highlighted node is that step's node, that
+clicking a box shows its full values, that the textbook's lines lead to their steps, that a graded
+exercise marks its wrong quantity, and that the page logged no JavaScript error. Screenshots of the
+first, a middle and the last step go to OUT_DIR.
+    test_page.py TAPEGRAD OUT_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+failures = []
+checks = [0]
+
+
+def check(ok, what):
+    checks[0] += 1
+    if not ok:
+        failures.append(what)
+        print("FAIL: " + what)
+
+
+def tapegrad(program, *args, cwd):
+    return subprocess.run([program, *args], cwd=cwd, check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
+def parse(v):
+    return float(v)  # "NaN" and "Infinity" too
+
+
+def cells(root, name):
+    tables = root.find_elements(By.CSS_SELECTOR, 'table.arr[data-name="{}"]'.format(name))
+    if not tables:
+        return None
+    return [parse(td.get_attribute("data-v")) for td in tables[0].find_elements(By.TAG_NAME, "td")]
+
+
+def browser():
+    o = Options()
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800", "--disable-dev-shm-usage"]:
+        o.add_argument(a)
+    o.binary_location = "/usr/bin/chromium"
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+
+
+def main():
+    program, out_dir = os.path.abspath(sys.argv[1]), sys.argv[2]
+    os.makedirs(out_dir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="tapegrad_page_")
+    page = os.path.join(work, "bn.html")
+    tapegrad(program, "walkthrough", "--html", page, "--repeats", "3", cwd=work)
+    trace = json.loads(tapegrad(program, "trace", "--format", "json", "--max-values", "1000000", cwd=work))
+    forward, steps = trace["trace"]["forward"], trace["trace"]["steps"]
+    total = len(forward) + len(steps)
+    html = open(page).read()
+    check("<script src" not in html and "<link" not in html, "the page loads nothing from elsewhere")
+
+    d = browser()
+    try:
+        d.get("file://" + page)
+        body = d.find_element(By.TAG_NAME, "body")
+        check(d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"),
+              "no horizontal scrolling at 1280 x 800")
+        panel = d.find_element(By.ID, "panel")
+        shots = {0: "page_first_step.png", total // 2: "page_middle_step.png", total - 1: "page_last_step.png"}
+        for k in range(total):
+            if k:
+                body.send_keys(Keys.ARROW_RIGHT)
+            check(panel.get_attribute("data-step") == str(k), "step {}: the panel shows step {}".format(k, k))
+            node = panel.get_attribute("data-node")
+            current = d.find_elements(By.CSS_SELECTOR, "#graph g.node.current")
+            check(len(current) == 1, "step {}: one node is highlighted".format(k))
+            if current:
+                title = current[0].find_element(By.TAG_NAME, "title").get_attribute("textContent")
+                label = current[0].find_element(By.TAG_NAME, "text").get_attribute("textContent").split(" = ")[0]
+                check(title == "t" + node, "step {}: the highlighted node is the step's node".format(k))
+            if k < len(forward):
+                f = forward[k]
+                check(panel.get_attribute("data-kind") == "forward", "step {} is a forward step".format(k))
+                check(label == f["output"], "forward step {}: node {} is {}".format(k, label, f["output"]))
+                check(cells(panel, "value") == f["value"]["values"], "forward step {}: the value of {}".format(k, f["output"]))
+            else:
+                s = steps[k - len(forward)]
+                check(panel.get_attribute("data-kind") == "backward", "step {} is a backward step".format(k))
+                check(label == s["output"], "backward step {}: node {} is {}".format(k, label, s["output"]))
+                check(cells(panel, "upstream") == s["upstream"]["values"], "backward step {}: dL/d{}".format(k, s["output"]))
+                for i, c in enumerate(s["sent"]):
+                    check(cells(panel, "sent{}".format(i)) == c["grad"]["values"],
+                          "backward step {}: what {} sends to {}".format(k, s["output"], c["to"]))
+            if k in shots:
+                d.save_screenshot(os.path.join(out_dir, shots[k]))
+        # a tensor that receives two gradients shows the +=
+        body.send_keys(Keys.HOME)
+        for _ in range(len(forward) + [s["output"] for s in steps].index("xhat")):
+            body.send_keys(Keys.ARROW_RIGHT)
+        check("+= xc receives 2 contributions" in panel.text, "the step that sends to xc shows the += of its two parts")
+        # clicking a box shows every digit of its value and gradient
+        x = [i for i, f in enumerate(forward) if f["output"] == "X"][0]
+        d.execute_script("document.querySelectorAll('#graph g.node').forEach(function (n) {"
+                         " if (n.querySelector('title').textContent === 't" + str(x) + "')"
+                         " n.dispatchEvent(new MouseEvent('click', {bubbles: true})); })")
+        box = d.find_element(By.ID, "tensor")
+        leaves = {l["tensor"]: l["grad"]["values"] for l in trace["trace"]["leaves"]}
+        check(cells(box, "value") == forward[x]["value"]["values"], "clicking X shows its value in full")
+        check(cells(box, "grad") == leaves["X"], "clicking X shows its gradient in full")
+        # a textbook line leads to its step, and the step marks its line
+        lines = d.find_elements(By.CSS_SELECTOR, "#book li")
+        target = [l for l in lines if l.text.startswith("dL/dsigma2")][0]
+        target.click()
+        expected = len(forward) + [s["output"] for s in steps].index("sigma2")
+        check(panel.get_attribute("data-step") == str(expected), "the line dL/dsigma2 leads to sigma2's step")
+        check("current" in target.get_attribute("class"), "the step marks its textbook line")
+        # the fused tab: one backward step and the node's stages
+        d.find_element(By.CSS_SELECTOR, '.tabs button[data-tab="fused"]').click()
+        check("Inside the fused node" in d.find_element(By.ID, "book").text, "the fused tab lists the node's stages")
+        d.find_element(By.CSS_SELECTOR, '.tabs button[data-tab="compare"]').click()
+        check("op nodes on the tape" in d.find_element(By.ID, "html").text, "the compare tab shows the report")
+        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+        check(not errors, "no JavaScript error: {}".format(errors))
+
+        # a graded exercise: its wrong quantity's tensor is marked
+        ex = os.path.join(work, "ex")
+        tapegrad(program, "exercise", "bn", "--out", ex, cwd=work)
+        subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "..", "exercises", "solve.py"),
+                        os.path.join(ex, "bn_backward.py"), os.path.join(ex, "solved.py"),
+                        "dsigma2=-0.5 * (dxhat * xc).sum(0) * sigma2 ** -1.5"], check=True)
+        subprocess.run(["/usr/bin/python3", os.path.join(ex, "solved.py")], check=True, stdout=subprocess.DEVNULL)
+        graded = os.path.join(work, "check.html")
+        subprocess.run([program, "check", "--mine", ex, "--html", graded], cwd=work, stdout=subprocess.DEVNULL)
+        d.get("file://" + graded)
+        check("WRONG" in d.find_element(By.ID, "html").text, "the graded page shows the wrong row")
+        d.find_element(By.CSS_SELECTOR, '.tabs button[data-tab="the graph"]').click()
+        marked = d.find_elements(By.CSS_SELECTOR, "#graph g.node.marked text")
+        check(any(t.get_attribute("textContent").startswith("sigma2") for t in marked), "sigma2 is marked in the graph")
+        d.save_screenshot(os.path.join(out_dir, "page_check.png"))
+        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+        check(not errors, "no JavaScript error on the graded page: {}".format(errors))
+    finally:
+        d.quit()
+    print("browser: {} steps walked, {} checks, {} failed".format(total, checks[0], len(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
