@@ -1,4 +1,5 @@
-// Lesson 1: the chain rule on a scalar expression, and the trace of the engine applying it.
+// Lesson 1: the chain rule on a scalar expression, and the trace of the engine applying it. Given a
+// folder (lesson_01_chain_rule /tmp), it also writes the trace there as a page to step through.
 //
 //   f(a, b) = (a * b + b) * exp(a)
 //
@@ -11,7 +12,7 @@
 
 #include "examples/lesson.hpp"
 
-int main() {
+int main(int argc, char** argv) {
     using tg::Tensor;
     fmt::print("Lesson 1: the chain rule, one node at a time\n\n");
     Tensor<double> a = Tensor<double>::scalar(0.5, true).named("a");
@@ -24,6 +25,11 @@ int main() {
 
     const auto trace = tg::see::trace_backward<double>(f);
     fmt::print("{}\n", tg::see::trace_text(trace));
+    if (argc > 1) {  // a folder: the same trace as a page to step through in a browser
+        const std::string page = std::string(argv[1]) + "/lesson1_chain_rule.html";
+        tg::see::write_html(trace, page, "Lesson 1: the chain rule, one node at a time");
+        fmt::print("Step through it in a browser: {}\n\n", page);
+    }
 
     const double A = 0.5, B = -2.0, U = A * B + B, V = std::exp(A);
     fmt::print("By hand: df/da = v*b + u*exp(a) = {:.6f}, df/db = v*(a + 1) = {:.6f}\n\n", V * B + U * V, V * (A + 1));

@@ -3,7 +3,8 @@
 // mu = mean(X), xc = X - mu, sigma2 = mean(xc^2), std = sqrt(sigma2 + eps), xhat = xc / std,
 // y = gamma * xhat + beta. The engine differentiates it with no batch-norm code at all; the trace
 // then reads like the textbook derivation. Given a folder (lesson_03_batchnorm_graph /tmp), it
-// also draws the graph there as lesson3_batchnorm.svg.
+// also draws the graph there as lesson3_batchnorm.svg, and writes lesson3_batchnorm.html to step
+// through it in a browser.
 #include "examples/lesson.hpp"
 
 int main(int argc, char** argv) {
@@ -22,8 +23,12 @@ int main(int argc, char** argv) {
     fmt::print("{}\n{}\n", tg::see::trace_text(trace), tg::see::textbook_text(lines));
     if (argc > 1) {
         const auto drawn = tg::see::render_dot(tg::see::to_dot(y), std::string(argv[1]) + "/lesson3_batchnorm", {"svg"});
-        fmt::print("The graph: {}{}\n\n", drawn.files.empty() ? drawn.dot_path : drawn.files[0],
+        fmt::print("The graph: {}{}\n", drawn.files.empty() ? drawn.dot_path : drawn.files[0],
                    drawn.note.empty() ? "" : " (" + drawn.note + ")");
+        tg::see::HtmlPage page("Lesson 3: batch norm as the textbook graph");
+        page.add_trace("batch norm", trace, lines);
+        page.write(std::string(argv[1]) + "/lesson3_batchnorm.html");
+        fmt::print("Step through it in a browser: {}/lesson3_batchnorm.html\n\n", argv[1]);
     } else {
         fmt::print("(give a folder, as in `lesson_03_batchnorm_graph /tmp`, to draw the graph there)\n\n");
     }

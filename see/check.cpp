@@ -8,6 +8,7 @@
 
 #include "nn/npy.hpp"
 #include "see/tape.hpp"
+#include "see/html.hpp"
 #include "see/values.hpp"
 
 namespace tg::see {
@@ -363,11 +364,7 @@ std::string check_text(const CheckResult& r, const std::vector<Quantity>&) {
 }
 
 std::string check_html(const CheckResult& r, const std::vector<Quantity>&) {
-    auto esc = [](const std::string& t) {
-        std::string o;
-        for (char ch : t) o += ch == '<' ? std::string("&lt;") : ch == '&' ? std::string("&amp;") : std::string(1, ch);
-        return o;
-    };
+    const auto esc = html_escape;
     std::string out = "<h2>Your gradients, checked against the engine</h2>\n<table class=\"grid\"><tr><th>quantity</th><th>file</th>"
                       "<th>status</th><th>max abs diff</th><th>max rel diff</th><th>shape</th><th>note</th></tr>\n";
     for (const auto& row : r.rows) {

@@ -57,7 +57,14 @@
     });
     g.querySelectorAll("g.edge").forEach((e) => { svgEdges[e.querySelector("title").textContent] = e; });
     (tab.marked || []).forEach((i) => svgNodes["t" + i] && svgNodes["t" + i].classList.add("marked"));
-    panZoom(g.querySelector("svg"));
+    const svg = g.querySelector("svg");
+    if (svg) {  // fit the panel: shrink a large graph (zoom in with the wheel), enlarge a small one a little
+      const vb = svg.viewBox.baseVal, r = g.getBoundingClientRect();
+      const k = Math.min(1.3, r.width / vb.width, r.height / vb.height);
+      svg.setAttribute("width", vb.width * k);
+      svg.setAttribute("height", vb.height * k);
+    }
+    panZoom(svg);
   }
   function panZoom(svg) {
     if (!svg) return;

@@ -8,6 +8,7 @@
 #include <map>
 #include <unordered_set>
 
+#include "see/html.hpp"
 #include "see/tape.hpp"
 
 namespace tg::see {
@@ -251,11 +252,7 @@ std::string report_text(const Report& r) {
 }
 
 std::string report_html(const Report& r) {
-    auto esc = [](const std::string& t) {
-        std::string o;
-        for (char ch : t) o += ch == '<' ? std::string("&lt;") : ch == '&' ? std::string("&amp;") : std::string(1, ch);
-        return o;
-    };
+    const auto esc = html_escape;
     std::string out = "<h2>" + esc(title(r)) + "</h2>\n<table class=\"grid\"><tr><th>quantity</th><th>exact</th><th>max abs diff</th>"
                       "<th>max rel diff</th><th>rel_error</th><th>numeric err (composite)</th><th>numeric err (fused)</th></tr>\n";
     for (const auto& row : r.rows) {
