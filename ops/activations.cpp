@@ -74,6 +74,33 @@ Tensor<T> log_softmax(const Tensor<T>& x, int axis) {
 }
 
 template <class T>
+Tensor<T> softmax(const Tensor<T>& x, int axis) {
+    const Axes ax = normalize_axes("softmax", {axis}, x.dim());
+    const Shape kept = keepdims_shape(x.shape(), ax);
+    Array<T> value = xt::empty<T>(x.shape());
+    if (x.numel() > 0) {
+        Array<T> m = xt::amax(x.value(), ax, xt::evaluation_strategy::immediate);
+        m.reshape(kept);
+        Array<T> e = xt::exp(x.value() - m);
+        Array<T> s = xt::sum(e, ax, xt::evaluation_strategy::immediate);
+        s.reshape(kept);
+        value = e / s;
+    }
+    Tensor<T> out(std::move(value));
+    // dy_i/dx_j = y_i ([i == j] - y_j), so dx = y * (g - sum(g * y, axis))
+    return record<T>(out, "softmax", {x}, {out}, "dx = y * (g - sum(g*y, axis))",
+                     [ax, kept](const Node<T>& n, const Array<T>& g) {
+                         const Array<T>& y = n.saved_value(0);
+                         if (g.size() == 0) {
+                             return grads<T>(Array<T>(g));
+                         }
+                         Array<T> gy = xt::sum(g * y, ax, xt::evaluation_strategy::immediate);
+                         gy.reshape(kept);
+                         return grads<T>(Array<T>(y * (g - gy)));
+                     });
+}
+
+template <class T>
 Tensor<T> nll_loss(const Tensor<T>& logp, const std::vector<std::int64_t>& labels) {
     const Shape s = logp.shape();
     if (s.size() != 2 || s[0] != labels.size()) {
@@ -106,7 +133,8 @@ Tensor<T> nll_loss(const Tensor<T>& logp, const std::vector<std::int64_t>& label
     template Tensor<T> relu(const Tensor<T>&);    \
     template Tensor<T> tanh(const Tensor<T>&);    \
     template Tensor<T> sigmoid(const Tensor<T>&); \
-    template Tensor<T> log_softmax(const Tensor<T>&, int);
+    template Tensor<T> log_softmax(const Tensor<T>&, int);        \
+    template Tensor<T> softmax(const Tensor<T>&, int);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE
