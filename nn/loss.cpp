@@ -9,11 +9,11 @@
 namespace tg::nn {
 
 template <class T>
-Tensor<T> cross_entropy(const Tensor<T>& logits, const std::vector<std::int64_t>& labels) {
+Tensor<T> cross_entropy(const Tensor<T>& logits, const std::vector<std::int64_t>& labels, const NllOptions& options) {
     if (logits.dim() != 2) {
         throw ShapeError(fmt::format("cross_entropy: expected logits (N, C), got {}", shape_str(logits.shape())));
     }
-    return nll_loss(log_softmax(logits, 1), labels);
+    return nll_loss(log_softmax(logits, 1), labels, options);
 }
 
 template <class T>
@@ -25,8 +25,8 @@ Tensor<T> mse(const Tensor<T>& prediction, const Tensor<T>& target) {
     return mean(pow(prediction - target, 2));
 }
 
-template Tensor<float> cross_entropy(const Tensor<float>&, const std::vector<std::int64_t>&);
-template Tensor<double> cross_entropy(const Tensor<double>&, const std::vector<std::int64_t>&);
+template Tensor<float> cross_entropy(const Tensor<float>&, const std::vector<std::int64_t>&, const NllOptions&);
+template Tensor<double> cross_entropy(const Tensor<double>&, const std::vector<std::int64_t>&, const NllOptions&);
 template Tensor<float> mse(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> mse(const Tensor<double>&, const Tensor<double>&);
 

@@ -101,35 +101,55 @@ Tensor<T> softmax(const Tensor<T>& x, int axis) {
 }
 
 template <class T>
-Tensor<T> nll_loss(const Tensor<T>& logp, const std::vector<std::int64_t>& labels) {
+Tensor<T> nll_loss(const Tensor<T>& logp, const std::vector<std::int64_t>& labels, const NllOptions& o) {
     const Shape s = logp.shape();
     if (s.size() != 2 || s[0] != labels.size()) {
         throw ShapeError(fmt::format("nll_loss: expected log-probabilities (N, C) and N labels; got {} and {} labels",
                                      shape_str(s), labels.size()));
     }
     const std::size_t n = s[0], c = s[1];
-    double total = 0;
+    if (!o.weight.empty() && o.weight.size() != c) {
+        throw ShapeError(fmt::format("nll_loss: expected one weight per class, {}; got {}", c, o.weight.size()));
+    }
+    // w[i]: the weight row i counts with (0 for an ignored row)
+    std::vector<double> w(n, 0.0);
+    double total = 0, weights = 0;
+    Array<T> each = xt::zeros<T>({n});
     for (std::size_t i = 0; i < n; ++i) {
+        if (labels[i] == o.ignore_index) {
+            continue;
+        }
         if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= c) {
             throw ValueError(fmt::format("nll_loss: label {} of row {} is outside [0, {})", labels[i], i, c));
         }
-        total -= static_cast<double>(logp.value().data()[i * c + static_cast<std::size_t>(labels[i])]);
+        const std::size_t y = static_cast<std::size_t>(labels[i]);
+        w[i] = o.weight.empty() ? 1.0 : o.weight[y];
+        const double li = -w[i] * static_cast<double>(logp.value().data()[i * c + y]);
+        each(i) = static_cast<T>(li);
+        total += li;
+        weights += w[i];
     }
-    Tensor<T> out(Array<T>(static_cast<T>(total / static_cast<double>(n))));
-    // L = -1/N sum_i logp[i, y_i]: dL/dlogp[i, y_i] = -g/N, 0 elsewhere
-    return record<T>(out, "nll_loss", {logp}, {}, "dlogp[i, y_i] = -g/N",
-                     [labels, n, c](const Node<T>&, const Array<T>& g) {
+    Array<T> value = o.reduction == Reduction::none ? each
+                     : o.reduction == Reduction::sum ? Array<T>(static_cast<T>(total))
+                                                     : Array<T>(static_cast<T>(total / weights));
+    const Reduction r = o.reduction;
+    const double scale = r == Reduction::mean ? 1.0 / weights : 1.0;
+    // L = sum_i -w_i logp[i, y_i] (/ sum_i w_i for the mean): dlogp[i, y_i] = -w_i g (/ sum_i w_i), 0 elsewhere
+    return record<T>(Tensor<T>(std::move(value)), "nll_loss", {logp}, {}, "dlogp[i, y_i] = -w[y_i] g / (sum of w for the mean)",
+                     [labels, w, n, c, r, scale](const Node<T>&, const Array<T>& g) {
                          Array<T> d = xt::zeros<T>({n, c});
-                         const T v = -g() / static_cast<T>(n);
                          for (std::size_t i = 0; i < n; ++i) {
-                             d.data()[i * c + static_cast<std::size_t>(labels[i])] = v;
+                             if (w[i] != 0.0) {
+                                 const double gi = r == Reduction::none ? static_cast<double>(g(i)) : static_cast<double>(g());
+                                 d.data()[i * c + static_cast<std::size_t>(labels[i])] = static_cast<T>(-w[i] * gi * scale);
+                             }
                          }
                          return grads<T>(std::move(d));
                      });
 }
 
 #define TG_INSTANTIATE(T)                         \
-    template Tensor<T> nll_loss(const Tensor<T>&, const std::vector<std::int64_t>&); \
+    template Tensor<T> nll_loss(const Tensor<T>&, const std::vector<std::int64_t>&, const NllOptions&); \
     template Tensor<T> relu(const Tensor<T>&);    \
     template Tensor<T> tanh(const Tensor<T>&);    \
     template Tensor<T> sigmoid(const Tensor<T>&); \

@@ -55,6 +55,37 @@ const std::map<std::string, Unary>& unary_cases() {
         {"std1_keep", [](const auto& a) { return tg::std(a, {1}, 1, true); }},
         {"clamp", [](const auto& a) { return tg::clamp(a, -0.5, 0.5); }},
         {"clamp_min", [](const auto& a) { return tg::clamp(a, 0.0); }},
+        {"take_rows", [](const auto& a) { return tg::take_rows(a, tg::Array<std::int64_t>{{0, 2}, {2, 4}, {1, 1}}); }},
+        {"index_select1", [](const auto& a) { return tg::index_select(a, 1, {3, 0, 3}); }},
+        {"pick", [](const auto& a) { return tg::pick(a, {1, 3, 1}); }},
+        {"expand", [](const auto& a) { return tg::expand(a, {3, 5}); }},
+        {"transpose3", [](const auto& a) { return tg::transpose(a, 0, 2); }},
+        {"flatten", [](const auto& a) { return tg::flatten(a, 1, 2); }},
+        {"nll_weighted",
+         [](const auto& a) {
+             tg::NllOptions o;
+             o.weight = {1.0, 2.0, 0.5, 3.0};
+             return tg::nll_loss(a, {0, 3, -100, 1, 3}, o);
+         }},
+        {"nll_sum",
+         [](const auto& a) {
+             tg::NllOptions o;
+             o.reduction = tg::Reduction::sum;
+             return tg::nll_loss(a, {0, 3, -100, 1, 3}, o);
+         }},
+        {"nll_none",
+         [](const auto& a) {
+             tg::NllOptions o;
+             o.reduction = tg::Reduction::none;
+             o.weight = {1.0, 2.0, 0.5, 3.0};
+             return tg::nll_loss(a, {0, 3, -100, 1, 3}, o);
+         }},
+        {"cross_entropy_ignore",
+         [](const auto& a) {
+             tg::NllOptions o;
+             o.ignore_index = 2;
+             return tg::nn::cross_entropy(a, {2, 0, 2}, o);
+         }},
     };
     return cases;
 }
@@ -74,6 +105,8 @@ TEST_CASE("the new reductions and choices give PyTorch's values and gradients, t
     const std::map<std::string, Binary> binary{
         {"maximum", [](const auto& a, const auto& b) { return tg::maximum(a, b); }},
         {"minimum", [](const auto& a, const auto& b) { return tg::minimum(a, b); }},
+        {"cat", [](const auto& a, const auto& b) { return tg::cat<double>({a, b}, 0); }},
+        {"stack", [](const auto& a, const auto& b) { return tg::stack<double>({a, b}, 1); }},
         {"where",
          [](const auto& a, const auto& b) {
              const Array<bool> cond = xt::cast<bool>(load("where.cond"));
@@ -115,7 +148,35 @@ TEST_CASE("every new op passes gradcheck away from its kinks") {
     }
 }
 
+TEST_CASE("shape and indexing ops pass gradcheck; a row picked twice gets both gradients") {
+    const Tensor<double> table = random_tensor({5, 3}, 21);
+    const tg::Array<std::int64_t> rows = {{4, 1, 4}, {0, 4, 2}};  // row 4 three times
+    check_gradients([rows](const auto& in) { return tg::take_rows(in[0], rows); }, {table.detach().set_requires_grad()});
+    Tensor<double> t = table.detach().set_requires_grad();
+    tg::sum(tg::take_rows(t, rows)).backward();
+    CHECK(t.grad()(4, 0) == 3.0);
+    CHECK(t.grad()(3, 0) == 0.0);
+    const Tensor<double> x = random_tensor({2, 3, 4}, 22);
+    check_gradients([](const auto& in) { return tg::transpose(tg::flatten(in[0], 0, 1), 0, 1); }, {x.detach().set_requires_grad()});
+    check_gradients([](const auto& in) { return tg::stack<double>({tg::squeeze(tg::unsqueeze(in[0], 1), 1), in[0]}, 0); },
+                    {x.detach().set_requires_grad()});
+    check_gradients([](const auto& in) { return tg::pick(tg::log_softmax(in[0], 1), {0, 2, 1, 1}); },
+                    {random_tensor({4, 3}, 23).detach().set_requires_grad()});
+}
+
 TEST_CASE("the new ops refuse what has no answer, with the op and the shapes") {
+    CHECK(has(message_of<tg::ValueError>([] { tg::take_rows(Tensor<double>::zeros({3, 2}), tg::Array<std::int64_t>{0, 3}); }),
+              "take_rows: index 3 (at position 1) is outside the table's 3 rows"));
+    CHECK(has(message_of<tg::ShapeError>([] { tg::squeeze(Tensor<double>::zeros({3, 2}), 0); }), "squeeze: axis 0 of [3, 2] has size 3"));
+    CHECK(has(message_of<tg::ShapeError>([] { tg::cat<double>({Tensor<double>::zeros({3, 2}), Tensor<double>::zeros({3, 3})}, 0); }),
+              "cat: tensor 1 is [3, 3], tensor 0 is [3, 2]"));
+    CHECK(has(message_of<tg::ShapeError>([] { tg::expand(Tensor<double>::zeros({3, 2}), {3, 4}); }), "expand"));
+    CHECK(has(message_of<tg::ShapeError>([] {
+                  tg::NllOptions o;
+                  o.weight = {1.0};
+                  tg::nll_loss(Tensor<double>::zeros({2, 3}), {0, 1}, o);
+              }),
+              "nll_loss: expected one weight per class, 3; got 1"));
     const Tensor<double> empty = Tensor<double>::zeros({0, 3}, true);
     CHECK(has(message_of<tg::ValueError>([&] { tg::amax(empty, {0}); }), "amax: the reduced axes of a tensor of shape [0, 3] hold no element"));
     CHECK(has(message_of<tg::ShapeError>([&] { tg::softmax(Tensor<double>::zeros({2, 3}), 2); }), "softmax: axis 2 is out of range"));
