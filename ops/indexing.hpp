@@ -20,6 +20,7 @@ template <class T> Tensor<T> transpose(const Tensor<T>& x, int axis0, int axis1)
 // x repeated to `shape` as broadcasting would (PyTorch's expand, NumPy's broadcast_to); the
 // gradient is summed back over the repeated axes
 template <class T> Tensor<T> expand(const Tensor<T>& x, const Shape& shape);
+template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) { return expand(x, shape); }
 // tensors joined along an existing axis (cat) or a new one (stack); the gradient is cut back
 template <class T> Tensor<T> cat(const std::vector<Tensor<T>>& xs, int axis = 0);
 template <class T> Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis = 0);

@@ -2,6 +2,8 @@
 
 #include <xtensor-blas/xblas.hpp>
 
+#include "ops/broadcast.hpp"
+#include "ops/indexing.hpp"
 #include "ops/shape.hpp"
 
 namespace tg {
@@ -43,29 +45,12 @@ Array<T> batched_gemm(const Array<T>& a, bool ta, const Array<T>& b, bool tb, Sh
     return out;
 }
 
-}  // namespace
-
+// The node: a and b of equal rank >= 2 with equal batch dimensions.
 template <class T>
-Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
+Tensor<T> matmul_batches(const Tensor<T>& a, const Tensor<T>& b) {
     const Shape sa = a.shape();
     const Shape sb = b.shape();
     const std::size_t d = sa.size();
-    if (d < 2 || sb.size() != d) {
-        throw ShapeError(fmt::format(
-            "matmul: expected two 2-D tensors (or two batches of the same rank), got a {} and b {}",
-            shape_str(sa), shape_str(sb)));
-    }
-    if (!std::equal(sa.begin(), sa.end() - 2, sb.begin())) {
-        throw ShapeError(fmt::format(
-            "matmul: batch dimensions differ: a is {}, b is {}; the leading dimensions must be equal",
-            shape_str(sa), shape_str(sb)));
-    }
-    if (sa[d - 1] != sb[d - 2]) {
-        throw ShapeError(fmt::format(
-            "matmul: inner dimensions differ: a is {}, b is {}; a's last dimension must equal b's "
-            "second to last",
-            shape_str(sa), shape_str(sb)));
-    }
     Shape so = sa;
     so[d - 1] = sb[d - 1];
     Tensor<T> out(batched_gemm<T>(a.value(), false, b.value(), false, so));
@@ -83,6 +68,52 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
                          }
                          return grads;
                      });
+}
+
+}  // namespace
+
+// NumPy's matmul rules: a 1-D operand is a row (a) or a column (b) vector, its axis dropped from
+// the result; batch dimensions broadcast (expand repeats an operand, and its backward sums the
+// repeats back); equal batch dimensions go straight to the node.
+template <class T>
+Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
+    const Shape sa = a.shape();
+    const Shape sb = b.shape();
+    if (sa.empty() || sb.empty()) {
+        throw ShapeError(fmt::format("matmul: a 0-d operand has no rows or columns: a is {}, b is {}; multiply with * instead",
+                                     shape_str(sa), shape_str(sb)));
+    }
+    const std::size_t ka = sa.back(), kb = sb.size() == 1 ? sb[0] : sb[sb.size() - 2];
+    if (ka != kb) {
+        throw ShapeError(fmt::format(
+            "matmul: inner dimensions differ: a is {}, b is {}; a's last dimension must equal b's second to last",
+            shape_str(sa), shape_str(sb)));
+    }
+    if (sa.size() == 1 && sb.size() == 1) {
+        return reshape(matmul_batches(reshape(a, {1, static_cast<long>(ka)}), reshape(b, {static_cast<long>(ka), 1})), {});
+    }
+    if (sa.size() == 1) {
+        return squeeze(matmul(unsqueeze(a, 0), b), -2);
+    }
+    if (sb.size() == 1) {
+        return squeeze(matmul(a, unsqueeze(b, 1)), -1);
+    }
+    const Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
+    if (batch_a == batch_b) {
+        return matmul_batches(a, b);
+    }
+    Shape batch;
+    try {
+        batch = broadcast_shapes("matmul", batch_a, batch_b);
+    } catch (const ShapeError&) {
+        throw ShapeError(fmt::format("matmul: batch dimensions cannot be broadcast: a is {}, b is {}; the dimensions before "
+                                     "the last two must be equal or 1",
+                                     shape_str(sa), shape_str(sb)));
+    }
+    Shape ea = batch, eb = batch;
+    ea.insert(ea.end(), sa.end() - 2, sa.end());
+    eb.insert(eb.end(), sb.end() - 2, sb.end());
+    return matmul_batches(sa == ea ? a : expand(a, ea), sb == eb ? b : expand(b, eb));
 }
 
 template <class T>

@@ -13,8 +13,9 @@ template <class T> Tensor<T> reshape(const Tensor<T>& x, const std::vector<long>
 template <class T> Tensor<T> transpose(const Tensor<T>& x);
 // Axes reordered: result axis i is input axis perm[i].
 template <class T> Tensor<T> permute(const Tensor<T>& x, const std::vector<std::size_t>& perm);
-// a @ b through BLAS: (m, k) @ (k, n) -> (m, n); with more axes, a batch of matrices with equal
-// leading (batch) dimensions.
+// a @ b through BLAS: (m, k) @ (k, n) -> (m, n); with more axes, a batch of matrices whose batch
+// dimensions broadcast as NumPy's do; a 1-D a is a row vector and a 1-D b a column vector, their
+// axis dropped from the result (so 1-D @ 1-D is a 0-d dot product).
 template <class T> Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b);
 
 // x @ weight^T + bias, PyTorch's nn.Linear: x (N, in), weight (out, in), bias (out) or none.

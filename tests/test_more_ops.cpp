@@ -183,3 +183,29 @@ TEST_CASE("the new ops refuse what has no answer, with the op and the shapes") {
     CHECK(has(message_of<tg::ShapeError>([&] { tg::maximum(Tensor<double>::zeros({2, 3}), Tensor<double>::zeros({2})); }),
               "maximum: shapes cannot be broadcast together"));
 }
+
+TEST_CASE("matmul follows NumPy: 1-D operands and broadcast batch dimensions, against PyTorch") {
+    SUBCASE("the fixtures") {
+        for (const char* name : {"matmul_vec_mat", "matmul_mat_vec", "matmul_dot", "matmul_broadcast"}) {
+            CAPTURE(name);
+            Tensor<double> a(load(std::string(name) + ".a"), true);
+            Tensor<double> b(load(std::string(name) + ".b"), true);
+            Tensor<double> y = tg::matmul(a, b);
+            y.backward(load(std::string(name) + ".g"));
+            same(y.value(), load(std::string(name) + ".y"), "value");
+            same(a.grad(), load(std::string(name) + ".da"), "gradient of a");
+            same(b.grad(), load(std::string(name) + ".db"), "gradient of b");
+        }
+    }
+    SUBCASE("gradcheck") {
+        check_gradients([](const auto& in) { return tg::matmul(in[0], in[1]); },
+                        {random_tensor({2, 1, 3, 4}, 31), random_tensor({5, 4, 2}, 32)});
+        check_gradients([](const auto& in) { return tg::matmul(in[0], in[1]); }, {random_tensor({4}, 33), random_tensor({3, 4, 2}, 34)});
+    }
+    SUBCASE("errors name both shapes") {
+        CHECK(has(message_of<tg::ShapeError>([] { tg::matmul(Tensor<double>::zeros({2, 3, 4}), Tensor<double>::zeros({3, 4, 5})); }),
+                  "matmul: batch dimensions cannot be broadcast: a is [2, 3, 4], b is [3, 4, 5]"));
+        CHECK(has(message_of<tg::ShapeError>([] { tg::matmul(Tensor<double>::zeros({3}), Tensor<double>::zeros({4})); }),
+                  "matmul: inner dimensions differ: a is [3], b is [4]"));
+    }
+}
