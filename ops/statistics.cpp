@@ -34,6 +34,18 @@ Array<T> result(Array<T> y, const Shape& in, const Axes& axes, bool keepdims) {
     return y;
 }
 
+// The sum over `axes`, kept as size-1 axes; a sum of nothing is 0 (xtensor's reducer cannot take
+// an empty array).
+template <class T>
+Array<T> sum_kept(const Array<T>& a, const Axes& axes, const Shape& keep) {
+    if (a.size() == 0) {
+        return xt::zeros<T>(keep);
+    }
+    Array<T> s = xt::sum(a, axes, xt::evaluation_strategy::immediate);
+    s.reshape(keep);
+    return s;
+}
+
 std::size_t count_of(const Shape& in, const Axes& axes) {
     std::size_t n = 1;
     for (std::size_t a : axes) {
@@ -52,12 +64,15 @@ Tensor<T> extreme(const char* op, const Tensor<T>& x, const std::vector<int>& ax
                                      op, shape_str(in), largest ? "maximum" : "minimum"));
     }
     const Shape keep = keepdims_shape(in, axes);
+    if (x.numel() == 0) {  // reduced axes non-empty, another axis empty: an empty result
+        return record<T>(Tensor<T>(result(Array<T>(xt::zeros<T>(keep)), in, axes, keepdims)), op, {x}, {}, "dx = 0 (empty)",
+                         [](const Node<T>& n, const Array<T>&) { return grads<T>(Array<T>(xt::zeros<T>(n.input_shape(0)))); });
+    }
     Array<T> m = largest ? Array<T>(xt::amax(x.value(), axes, xt::evaluation_strategy::immediate))
                          : Array<T>(xt::amin(x.value(), axes, xt::evaluation_strategy::immediate));
     m = kept(std::move(m), keep);
     // NaN wins, as in PyTorch: xtensor's amax skips it
-    Array<T> has_nan = xt::sum(xt::cast<T>(xt::isnan(x.value())), axes, xt::evaluation_strategy::immediate);
-    has_nan.reshape(keep);
+    const Array<T> has_nan = sum_kept(Array<T>(xt::cast<T>(xt::isnan(x.value()))), axes, keep);
     for (std::size_t i = 0; i < m.size(); ++i) {
         if (has_nan.data()[i] > 0) {
             m.data()[i] = std::numeric_limits<T>::quiet_NaN();
@@ -70,8 +85,7 @@ Tensor<T> extreme(const char* op, const Tensor<T>& x, const std::vector<int>& ax
                          const Array<T>& xv = n.saved_value(0);
                          // (a NaN result equals nothing: the slice's gradient is NaN, as in PyTorch)
                          const Array<T> at = xt::cast<T>(xt::equal(xv, broadcast_to<T>(m, to_shape(xv.shape()))));
-                         Array<T> ties = xt::sum(at, axes, xt::evaluation_strategy::immediate);
-                         ties.reshape(keep);
+                         const Array<T> ties = sum_kept(at, axes, keep);
                          const Array<T> share = kept(Array<T>(g), keep) / ties;
                          return grads<T>(Array<T>(at * broadcast_to<T>(share, to_shape(xv.shape()))));
                      });
@@ -95,18 +109,16 @@ Tensor<T> var(const Tensor<T>& x, const std::vector<int>& axis_list, int correct
     const Shape in = x.shape(), keep = keepdims_shape(in, axes);
     const double n = static_cast<double>(count_of(in, axes));
     const T dof = static_cast<T>(std::max(0.0, n - correction));  // 0: a NaN or inf result, as PyTorch
-    Array<T> mu = xt::sum(x.value(), axes, xt::evaluation_strategy::immediate);
-    mu = kept(Array<T>(mu / static_cast<T>(n)), keep);
+    const Array<T> mu = sum_kept(x.value(), axes, keep) / static_cast<T>(n);
     const Array<T> xc = x.value() - broadcast_to<T>(mu, in);
-    Array<T> v = xt::sum(xc * xc, axes, xt::evaluation_strategy::immediate);
-    v = kept(Array<T>(v / dof), keep);
+    const Array<T> v = sum_kept(Array<T>(xc * xc), axes, keep) / dof;
     // d var / dx_i = 2 (x_i - mean) / (n - correction); the mean's own dependence on x sums to 0
     return record<T>(Tensor<T>(result(v, in, axes, keepdims)), "var", {x}, {x}, "dx = g * 2 (x - mean) / (n - correction)",
                      [axes, keep, dof](const Node<T>& nd, const Array<T>& g) {
                          const Array<T>& xv = nd.saved_value(0);
                          const Shape shape = to_shape(xv.shape());
-                         Array<T> m = xt::sum(xv, axes, xt::evaluation_strategy::immediate);
-                         m = kept(Array<T>(m / static_cast<T>(xv.size() / std::max<std::size_t>(m.size(), 1))), keep);
+                         Array<T> m = sum_kept(xv, axes, keep);
+                         m /= static_cast<T>(xv.size() / std::max<std::size_t>(m.size(), 1));
                          const Array<T> gb = broadcast_to<T>(kept(Array<T>(g), keep), shape);
                          return grads<T>(Array<T>(gb * T(2) * (xv - broadcast_to<T>(m, shape)) / dof));
                      });
@@ -129,16 +141,15 @@ template <class T>
 Tensor<T> logsumexp(const Tensor<T>& x, const std::vector<int>& axis_list, bool keepdims) {
     const Axes axes = normalize_axes("logsumexp", axis_list, x.dim());
     const Shape in = x.shape(), keep = keepdims_shape(in, axes);
-    Array<T> m = count_of(in, axes) ? Array<T>(xt::amax(x.value(), axes, xt::evaluation_strategy::immediate))
-                                    : Array<T>(xt::zeros<T>(keep));
+    Array<T> m = x.numel() ? Array<T>(xt::amax(x.value(), axes, xt::evaluation_strategy::immediate))
+                           : Array<T>(xt::zeros<T>(keep));
     m.reshape(keep);
     for (auto& v : m) {
         if (!std::isfinite(v)) {
             v = T(0);  // no shift where the maximum is infinite (PyTorch's rule): -inf stays -inf, inf stays inf
         }
     }
-    Array<T> s = xt::sum(xt::exp(x.value() - broadcast_to<T>(m, in)), axes, xt::evaluation_strategy::immediate);
-    s.reshape(keep);
+    const Array<T> s = sum_kept(Array<T>(xt::exp(x.value() - broadcast_to<T>(m, in))), axes, keep);
     const Array<T> lse = xt::log(s) + m;
     Tensor<T> out(result(lse, in, axes, keepdims));
     // d lse / dx_i = exp(x_i - lse): the softmax

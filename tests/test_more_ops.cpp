@@ -209,3 +209,26 @@ TEST_CASE("matmul follows NumPy: 1-D operands and broadcast batch dimensions, ag
                   "matmul: inner dimensions differ: a is [3], b is [4]"));
     }
 }
+
+TEST_CASE("the new ops on tensors with a zero-size dimension: PyTorch's answers, no crash") {
+    Tensor<double> e = Tensor<double>::zeros({0, 3}, true);
+    CHECK(tg::softmax(e, 1).shape() == tg::Shape{0, 3});
+    CHECK(tg::amax(e, {1}).shape() == tg::Shape{0});  // nothing to reduce in no rows: an empty result
+    const Tensor<double> lse = tg::logsumexp(e, {0});  // log(sum of nothing) = log 0
+    CHECK(lse.shape() == tg::Shape{3});
+    CHECK(std::isinf(lse.value()(0)));
+    CHECK(std::isnan(tg::var(e, {0}, 0).value()(0)));  // 0/0
+    CHECK(tg::var(e, {1}).shape() == tg::Shape{0});
+    CHECK(tg::std(e, {1}).shape() == tg::Shape{0});
+    CHECK(tg::clamp(e, 0.0, 1.0).shape() == tg::Shape{0, 3});
+    CHECK(tg::maximum(e, Tensor<double>::ones({3})).shape() == tg::Shape{0, 3});
+    CHECK(tg::where(Array<bool>(xt::zeros<bool>({0, 3})), e, e).shape() == tg::Shape{0, 3});
+    CHECK(tg::take_rows(Tensor<double>::ones({4, 2}, true), tg::Array<std::int64_t>(xt::zeros<std::int64_t>({0}))).shape() ==
+          tg::Shape{0, 2});
+    CHECK(tg::cat<double>({e, Tensor<double>::ones({2, 3})}, 0).shape() == tg::Shape{2, 3});
+    CHECK(tg::pick(e, {}).shape() == tg::Shape{0});
+    CHECK(std::isnan(tg::nll_loss(e, {}).item()));  // the mean of no rows
+    Tensor<double> s = tg::sum(tg::softmax(e, 1)) + tg::sum(tg::var(e, {1})) + tg::sum(tg::clamp(e, 0.0, 1.0));
+    s.backward();
+    CHECK(e.grad().shape() == std::vector<std::size_t>{0, 3});
+}
