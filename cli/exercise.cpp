@@ -8,6 +8,7 @@
 
 #include "nn/files.hpp"
 #include "nn/npy.hpp"
+#include "see/embedded.hpp"
 #include "see/exercise.hpp"
 #include "see/html.hpp"
 
@@ -18,18 +19,17 @@ using nlohmann::json;
 
 namespace {
 
-// The starters, embedded from examples/exercises/ at build time: {file name, text}.
-const std::pair<const char*, const char*> starters[] = {
+// The starters, embedded from examples/exercises/ at build time.
+const tg::see::EmbeddedFile starters[] = {
 #include "starters.inc"
 };
 
 std::string starter(const std::string& name) {
-    for (const auto& [file, text] : starters) {
-        if (name == file) {
-            return text;
-        }
+    const char* text = tg::see::embedded(starters, name);
+    if (!*text) {
+        throw tg::Error(fmt::format("exercise: no starter named {} in this build", name));
     }
-    throw tg::Error(fmt::format("exercise: no starter named {} in this build", name));
+    return text;
 }
 
 // The learner's CMake project for the C++ starter: tapegrad's own source tree built beside it.

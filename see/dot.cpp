@@ -12,17 +12,6 @@ namespace tg::see {
 
 namespace {
 
-std::string escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-        }
-        out += c;
-    }
-    return out;
-}
-
 std::string quote(const std::string& s) {
     // single quotes for the shell, with any single quote in s closed, escaped and reopened
     std::string out = "'";
@@ -55,6 +44,17 @@ std::vector<std::string> rows(const Array<T>& a, std::size_t max_values) {
 
 }  // namespace
 
+std::string dot_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out;
+}
+
 template <class T>
 std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
     const auto tape = tape_of(root);
@@ -63,7 +63,7 @@ std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
     std::string out = "digraph tape {\n  rankdir=TB;\n  ranksep=0.2;\n  nodesep=0.25;\n  fontname=\"Helvetica\";\n"
                       "  node [fontname=\"Helvetica\", fontsize=11];\n  edge [arrowsize=0.6];\n";
     if (!options.title.empty()) {
-        out += fmt::format("  labelloc=t;\n  label=\"{}\";\n", escape(options.title));
+        out += fmt::format("  labelloc=t;\n  label=\"{}\";\n", dot_escape(options.title));
     }
     for (std::size_t i = 0; i < tape.size(); ++i) {
         const TensorImpl<T>& t = *tape[i].tensor;
@@ -93,7 +93,7 @@ std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
             const std::string& detail = t.grad_fn->detail;
             out += fmt::format("  op{} [shape=ellipse, style=filled, fillcolor=gray95, height=0.25, margin=\"0.04,0.01\", "
                                "fontsize=10, label=\"{}{}\"];\n",
-                               i, escape(t.grad_fn->op), detail.empty() ? "" : " " + escape(detail));
+                               i, dot_escape(t.grad_fn->op), detail.empty() ? "" : " " + dot_escape(detail));
             for (std::size_t in : tape[i].inputs) {
                 out += fmt::format("  t{} -> op{};\n", in, i);
             }

@@ -33,4 +33,7 @@ Rendered render_dot(const std::string& dot_text, const std::string& base,
 // Whether Graphviz's `dot` can be run.
 bool have_graphviz();
 
+// Text made safe inside a double-quoted DOT string.
+std::string dot_escape(const std::string& s);
+
 }  // namespace tg::see

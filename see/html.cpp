@@ -11,24 +11,16 @@
 
 #include "nn/files.hpp"
 #include "see/dot.hpp"
+#include "see/embedded.hpp"
 
 namespace tg::see {
 
 namespace {
 
-// page.css and page.js, embedded at build time: {file name, text}
-const std::pair<const char*, const char*> assets[] = {
+// page.css and page.js, embedded at build time
+const EmbeddedFile assets[] = {
 #include "page_assets.inc"
 };
-
-std::string asset(const std::string& name) {
-    for (const auto& [file, text] : assets) {
-        if (name == file) {
-            return text;
-        }
-    }
-    return "";
-}
 
 // An array for the page: every value with every digit (NaN and infinities as text, which JSON
 // has no numbers for), or a summary above the limit.
@@ -58,17 +50,6 @@ nlohmann::json page_array(const Array<T>& a, std::size_t limit) {
     }
     j["values"] = values;
     return j;
-}
-
-std::string dot_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-        }
-        out += c;
-    }
-    return out;
 }
 
 // The graph for the page: one box per tensor, "name = op(inputs)" and its shape, edges from
@@ -262,7 +243,7 @@ std::string HtmlPage::str() const {
 </body>
 </html>
 )page",
-                       title, asset("page.css"), json, asset("page.js"));
+                       title, embedded(assets, "page.css"), json, embedded(assets, "page.js"));
 }
 
 void HtmlPage::write(const std::string& path) const { write_file_atomically(path, {str()}); }
