@@ -12,6 +12,7 @@
 #include "nn/files.hpp"
 #include "see/dot.hpp"
 #include "see/embedded.hpp"
+#include "see/values.hpp"
 
 namespace tg::see {
 
@@ -29,14 +30,8 @@ nlohmann::json page_array(const Array<T>& a, std::size_t limit) {
     nlohmann::json j;
     j["shape"] = to_shape(a.shape());
     if (a.size() > limit) {
-        double lo = INFINITY, hi = -INFINITY, sum = 0, sq = 0;
-        for (T v : a) {
-            lo = std::min(lo, static_cast<double>(v));
-            hi = std::max(hi, static_cast<double>(v));
-            sum += static_cast<double>(v);
-            sq += static_cast<double>(v) * static_cast<double>(v);
-        }
-        j["summary"] = {{"min", lo}, {"max", hi}, {"mean", sum / static_cast<double>(a.size())}, {"norm", std::sqrt(sq)}};
+        const Summary s = summarise(a);
+        j["summary"] = {{"min", s.min}, {"max", s.max}, {"mean", s.mean}, {"norm", s.norm}};
         return j;
     }
     nlohmann::json values = nlohmann::json::array();

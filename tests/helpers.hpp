@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <random>
 
 #include "tapegrad.hpp"
@@ -73,6 +74,32 @@ double rel_diff(const tg::Array<A>& a, const tg::Array<B>& b) {
         den = std::max(den, std::abs(static_cast<double>(b.data()[i])));
     }
     return den > 0 ? num / den : num;
+}
+
+}  // namespace tgtest
+
+namespace tgtest {
+
+// Equal as PyTorch's recorded answers are read: NaN where it has NaN, the same infinity where it
+// has one, and finite values within rel * max(floor, |want|) + abs (the sign of a zero is not
+// compared).
+template <class T>
+void check_like_pytorch(const tg::Array<T>& got, const tg::Array<double>& want, const std::string& what, double rel,
+                        double abs = 1e-300, double floor = 0.0) {
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        const double g = static_cast<double>(got.data()[i]);
+        const double w = want.data()[i];
+        INFO(what << " at element " << i << ": tapegrad " << g << ", PyTorch " << w);
+        if (std::isnan(w)) {
+            CHECK(std::isnan(g));
+        } else if (std::isinf(w)) {
+            CHECK(g == w);
+        } else {
+            CHECK(std::isfinite(g));
+            CHECK(std::abs(g - w) <= rel * std::max(floor, std::abs(w)) + abs);
+        }
+    }
 }
 
 }  // namespace tgtest

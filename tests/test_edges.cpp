@@ -19,25 +19,9 @@ const fs::path edges = fs::path(TAPEGRAD_FIXTURES) / "edges";
 
 Array<double> load(const std::string& name) { return tg::load_npy<double>((edges / (name + ".npy")).string()); }
 
-// Equal as PyTorch's answers are read: NaN where it has NaN, the same infinity where it has one,
-// and finite values within `rel` of its own plus `abs` (the sign of a zero is not compared).
 template <class T>
-void check_same(const Array<T>& got, const Array<double>& want, double rel, const std::string& what,
-                double abs = 1e-300) {
-    REQUIRE(got.size() == want.size());
-    for (std::size_t i = 0; i < want.size(); ++i) {
-        const double g = static_cast<double>(got.data()[i]);
-        const double w = want.data()[i];
-        INFO(what << " at element " << i << ": tapegrad " << g << ", PyTorch " << w);
-        if (std::isnan(w)) {
-            CHECK(std::isnan(g));
-        } else if (std::isinf(w)) {
-            CHECK(g == w);
-        } else {
-            CHECK(std::isfinite(g));
-            CHECK(std::abs(g - w) <= rel * std::abs(w) + abs);
-        }
-    }
+void check_same(const Array<T>& got, const Array<double>& want, double rel, const std::string& what, double abs = 1e-300) {
+    tgtest::check_like_pytorch(got, want, what, rel, abs);
 }
 
 using Unary = std::function<Tensor<double>(const Tensor<double>&)>;

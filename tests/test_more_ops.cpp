@@ -20,20 +20,9 @@ Array<double> load(const std::string& name) {
     return tg::load_npy<double>((fs::path(TAPEGRAD_FIXTURES) / "ops" / (name + ".npy")).string());
 }
 
-// NaN where PyTorch has NaN, the same infinity, finite values within 1e-12 relative.
+// NaN where PyTorch has NaN, the same infinity, finite values within 1e-12 relative (of at least 1).
 void same(const Array<double>& got, const Array<double>& want, const std::string& what) {
-    REQUIRE(got.size() == want.size());
-    for (std::size_t i = 0; i < want.size(); ++i) {
-        const double g = got.data()[i], w = want.data()[i];
-        INFO(what << " element " << i << ": tapegrad " << g << ", PyTorch " << w);
-        if (std::isnan(w)) {
-            CHECK(std::isnan(g));
-        } else if (std::isinf(w)) {
-            CHECK(g == w);
-        } else {
-            CHECK(std::abs(g - w) <= 1e-12 * std::max(1.0, std::abs(w)));
-        }
-    }
+    check_like_pytorch(got, want, what, 1e-12, 0.0, 1.0);
 }
 
 using Unary = std::function<Tensor<double>(const Tensor<double>&)>;
