@@ -12,6 +12,7 @@ namespace tg {
 namespace {
 
 thread_local bool anomaly_mode = false;
+thread_local bool in_rule = false;
 
 template <class T>
 std::string describe_leaf(const TensorImpl<T>& t) {
@@ -75,6 +76,10 @@ std::size_t non_finite(const Array<T>& a, bool& nan) {
 }  // namespace
 
 bool anomaly_enabled() { return anomaly_mode; }
+
+bool forward_checks_paused() { return in_rule; }
+PauseForwardChecks::PauseForwardChecks() : previous_(in_rule) { in_rule = true; }
+PauseForwardChecks::~PauseForwardChecks() { in_rule = previous_; }
 
 DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_mode) { anomaly_mode = true; }
 DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_mode = previous_; }

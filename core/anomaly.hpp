@@ -18,6 +18,21 @@ namespace tg {
 
 bool anomaly_enabled();
 
+// While a backward rule runs, the ops it is made of are not checked one by one: the engine checks
+// what the rule returns (check_backward), which names the node and the input the gradient goes
+// to. The engine holds this guard around each rule.
+bool forward_checks_paused();
+class PauseForwardChecks {
+public:
+    PauseForwardChecks();
+    ~PauseForwardChecks();
+    PauseForwardChecks(const PauseForwardChecks&) = delete;
+    PauseForwardChecks& operator=(const PauseForwardChecks&) = delete;
+
+private:
+    bool previous_;
+};
+
 class DetectAnomalyGuard {
 public:
     DetectAnomalyGuard();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <unordered_map>
 #include <utility>
 
 namespace tg {
@@ -16,57 +17,6 @@ namespace {
 // Each topological sort takes a fresh number and marks the tensors it reaches with it.
 std::atomic<std::uint64_t> pass_counter{0};
 
-}  // namespace
-
-template <class T>
-std::vector<TensorImpl<T>*> topological_order(const Tensor<T>& root) {
-    const std::uint64_t pass = ++pass_counter;
-    std::vector<TensorImpl<T>*> order;
-    // Depth-first with an explicit stack of (tensor, index of the next input to visit): a tensor
-    // is emitted after all of its inputs (post-order).
-    std::vector<std::pair<TensorImpl<T>*, std::size_t>> stack;
-    stack.emplace_back(root.impl().get(), 0);
-    root.impl()->visit = pass;
-    while (!stack.empty()) {
-        auto& [t, next] = stack.back();
-        if (t->grad_fn && next < t->grad_fn->inputs.size()) {
-            TensorImpl<T>* in = t->grad_fn->inputs[next++].get();
-            if (in->requires_grad && in->visit != pass) {
-                in->visit = pass;
-                stack.emplace_back(in, 0);
-            }
-        } else {
-            order.push_back(t);
-            stack.pop_back();
-        }
-    }
-    return order;
-}
-
-namespace {
-
-// into += g: for equal shapes (always, unless a leaf's value was replaced by one of another shape
-// since its last backward) a plain loop, across threads for large gradients; xtensor's += runs on
-// one thread.
-template <class T>
-void accumulate(Array<T>& into, bool& has, Array<T>&& g) {
-    if (has && !std::equal(into.shape().begin(), into.shape().end(), g.shape().begin(), g.shape().end())) {
-        into += g;
-    } else if (has) {
-        T* out = into.data();
-        const T* in = g.data();
-        for_ranges(into.size(), worth_sharing(into.size()), [&](std::size_t begin, std::size_t end) {
-#pragma omp simd
-            for (std::size_t i = begin; i < end; ++i) {
-                out[i] += in[i];
-            }
-        });
-    } else {
-        into = std::move(g);
-        has = true;
-    }
-}
-
 template <class S>
 bool same_shape(const S& got, const Shape& want) {
     return got.size() == want.size() && std::equal(got.begin(), got.end(), want.begin());
@@ -75,31 +25,84 @@ bool same_shape(const S& got, const Shape& want) {
 }  // namespace
 
 template <class T>
-void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions options,
-                  BackwardObserver<T>* observer) {
-    if (!root.requires_grad()) {
-        throw GraphError(
-            "backward: this tensor does not require a gradient and was not made from one that "
-            "does; create the inputs with requires_grad = true (and outside a NoGradGuard)");
-    }
-    std::optional<Array<T>> implied;
-    if (!seed) {
-        if (root.numel() != 1) {
-            throw GraphError(fmt::format(
-                "backward: a gradient can only be implied for a one-element output; expected 1 "
-                "element, got shape {}. Pass the seed dL/d(output) of that shape",
-                shape_str(root.shape())));
+std::vector<TensorImpl<T>*> topological_order(const std::vector<Tensor<T>>& roots) {
+    const std::uint64_t pass = ++pass_counter;
+    std::vector<TensorImpl<T>*> order;
+    // Depth-first with an explicit stack of (tensor, index of the next input to visit): a tensor
+    // is emitted after all of its inputs (post-order).
+    std::vector<std::pair<TensorImpl<T>*, std::size_t>> stack;
+    for (const Tensor<T>& root : roots) {
+        if (root.impl()->visit == pass) {
+            continue;
         }
-        implied = Array<T>(xt::ones<T>(root.value().shape()));
-        seed = &*implied;
-    } else if (!same_shape(seed->shape(), root.shape())) {
-        throw ShapeError(fmt::format(
-            "backward: the seed gradient must have the output's shape; expected {}, got {}",
-            shape_str(root.shape()), shape_str(to_shape(seed->shape()))));
+        stack.emplace_back(root.impl().get(), 0);
+        root.impl()->visit = pass;
+        while (!stack.empty()) {
+            auto& [t, next] = stack.back();
+            if (t->grad_fn && next < t->grad_fn->inputs.size()) {
+                TensorImpl<T>* in = t->grad_fn->inputs[next++].get();
+                if (in->requires_grad && in->visit != pass) {
+                    in->visit = pass;
+                    stack.emplace_back(in, 0);
+                }
+            } else {
+                order.push_back(t);
+                stack.pop_back();
+            }
+        }
     }
+    return order;
+}
 
-    const std::vector<TensorImpl<T>*> order = topological_order(root);
-    // Refuse before touching any gradient, so that a failed call leaves everything as it was.
+template <class T>
+std::vector<TensorImpl<T>*> topological_order(const Tensor<T>& root) {
+    return topological_order(std::vector<Tensor<T>>{root});
+}
+
+namespace {
+
+// ---- the duties of a backward pass, in the order the loop below performs them ----------------
+
+// dL/d(root) for each root: the caller's, or 1 for a one-element root; refuses a root that no
+// gradient can reach and a seed of the wrong shape.
+template <class T>
+std::vector<Tensor<T>> seeds_for(const char* who, const std::vector<Tensor<T>>& roots,
+                                 const std::vector<Tensor<T>>& given) {
+    if (!given.empty() && given.size() != roots.size()) {
+        throw ValueError(fmt::format("{}: got {} gradients for {} outputs; give one per output, or none for "
+                                     "one-element outputs", who, given.size(), roots.size()));
+    }
+    std::vector<Tensor<T>> seeds;
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+        const Tensor<T>& root = roots[i];
+        if (!root.requires_grad()) {
+            throw GraphError(fmt::format(
+                "{}: this tensor does not require a gradient and was not made from one that "
+                "does; create the inputs with requires_grad = true (and outside a NoGradGuard)",
+                who));
+        }
+        if (!given.empty()) {
+            if (!same_shape(given[i].shape(), root.shape())) {
+                throw ShapeError(fmt::format(
+                    "{}: the seed gradient must have the output's shape; expected {}, got {}", who,
+                    shape_str(root.shape()), shape_str(given[i].shape())));
+            }
+            seeds.push_back(given[i]);
+        } else if (root.numel() != 1) {
+            throw GraphError(fmt::format(
+                "{}: a gradient can only be implied for a one-element output; expected 1 "
+                "element, got shape {}. Pass the seed dL/d(output) of that shape",
+                who, shape_str(root.shape())));
+        } else {
+            seeds.push_back(Tensor<T>::ones(root.shape()));
+        }
+    }
+    return seeds;
+}
+
+// Refuses before touching any gradient, so that a failed call leaves everything as it was.
+template <class T>
+void check_not_freed(const std::vector<TensorImpl<T>*>& order) {
     for (const TensorImpl<T>* t : order) {
         if (t->grad_fn && t->grad_fn->released) {
             throw GraphError(fmt::format(
@@ -109,84 +112,234 @@ void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions o
                 t->grad_fn->op));
         }
     }
-    for (TensorImpl<T>* t : order) {
-        if (t->has_pending) {  // left behind by a pass that threw half-way
-            t->pending = Array<T>();
-            t->has_pending = false;
+}
+
+// a + b for two gradients of one tensor, as a recorded op (used under create_graph): the sum
+// passes its gradient through to both.
+template <class T>
+Tensor<T> sum_of(const Tensor<T>& a, const Tensor<T>& b) {
+    Tensor<T> out(Array<T>(a.value() + b.value()));
+    return record<T>(out, "add", {a, b}, {}, "d(a+b)/da = g, d(a+b)/db = g",
+                     [](const Node<T>&, const Tensor<T>& g) { return grads<T>(g, g); });
+}
+
+// into += g. Under create_graph the sum is an add op, recorded like any other. Otherwise in place
+// when `into` is ours alone (across threads for large gradients), and a new array when its values
+// are shared: a rule may pass g through unchanged (add's rule gives g to both inputs), so one
+// gradient can sit in several slots, and must never be changed under another's feet.
+template <class T>
+void accumulate(std::shared_ptr<TensorImpl<T>>& into, const Tensor<T>& g, bool create_graph) {
+    if (!into) {
+        into = g.impl();
+        return;
+    }
+    const Tensor<T> have = Tensor<T>::from_impl(into);
+    if (create_graph) {
+        into = sum_of(have, g).impl();
+        return;
+    }
+    const bool alone = into.use_count() == 2 && into->data.use_count() == 1;  // `have` is the other
+    if (!alone || !same_shape(into->value().shape(), g.shape())) {
+        into = Tensor<T>(Array<T>(have.value() + g.value())).impl();
+        return;
+    }
+    T* out = into->data->array.data();
+    const T* in = g.value().data();
+    const std::size_t n = g.numel();
+    for_ranges(n, worth_sharing(n), [&](std::size_t begin, std::size_t end) {
+#pragma omp simd
+        for (std::size_t i = begin; i < end; ++i) {
+            out[i] += in[i];
+        }
+    });
+}
+
+// Runs the node's rule (with gradient mode on only under create_graph, set by the caller).
+template <class T>
+Grads<T> call_rule(const Node<T>& node, const Tensor<T>& g) {
+    const PauseForwardChecks checked_as_one;
+    return node.backward(node, g);
+}
+
+// One gradient per input, each of the input's shape (PyTorch's validate_outputs); an input that
+// needs a gradient may get none (Tensor::none()): then nothing flows to it from this node.
+template <class T>
+void validate(const Node<T>& node, const Grads<T>& grads) {
+    if (grads.size() != node.inputs.size()) {
+        throw GraphError(fmt::format(
+            "backward of '{}': returned {} gradients for {} inputs; a backward function "
+            "returns one gradient per input",
+            node.op, grads.size(), node.inputs.size()));
+    }
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        if (node.inputs[i]->requires_grad && grads[i].defined() && !same_shape(grads[i].shape(), node.input_shapes[i])) {
+            throw ShapeError(fmt::format(
+                "backward of '{}': the gradient for input {} has the wrong shape; expected "
+                "{}, got {}",
+                node.op, i, shape_str(node.input_shapes[i]), shape_str(grads[i].shape())));
         }
     }
-    // In reverse order every tensor has received all of its gradient before its node runs. The
-    // root's gradient is the caller's seed, read in place rather than copied.
+}
+
+// For tg::grad: which tensors lie on a path to one of the wanted inputs (only their nodes run).
+template <class T>
+std::vector<bool> on_path_to(const std::vector<TensorImpl<T>*>& order,
+                             const std::unordered_map<const TensorImpl<T>*, std::size_t>& wanted) {
+    std::unordered_map<const TensorImpl<T>*, bool> leads;
+    std::vector<bool> needed(order.size(), false);
+    for (std::size_t k = 0; k < order.size(); ++k) {  // inputs come before their results
+        const TensorImpl<T>* t = order[k];
+        bool n = wanted.count(t) > 0;
+        if (t->grad_fn) {
+            for (const auto& in : t->grad_fn->inputs) {
+                auto it = leads.find(in.get());
+                n = n || (it != leads.end() && it->second);
+            }
+        }
+        leads[t] = n;
+        needed[k] = n;
+    }
+    return needed;
+}
+
+class GradModeGuard {
+public:
+    explicit GradModeGuard(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
+    ~GradModeGuard() { set_grad_enabled(previous_); }
+    GradModeGuard(const GradModeGuard&) = delete;
+    GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+// What one pass is asked to do.
+template <class T>
+struct Pass {
+    bool create_graph = false;
+    bool retain_graph = false;
+    // backward() delivers to the leaves' .grad (and retained tensors'); tg::grad() instead
+    // captures the gradients of `wanted` and touches no .grad.
+    std::unordered_map<const TensorImpl<T>*, std::size_t> wanted;
+    std::vector<Tensor<T>> captured;
+    BackwardObserver<T>* observer = nullptr;
+};
+
+// The algorithm: order the graph, seed the roots, then walk it backwards; every tensor has all of
+// its gradient when its turn comes, hands it to its node's rule, and the rule's answers are added
+// into the node's inputs.
+template <class T>
+void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seeds, Pass<T>& pass) {
+    const std::vector<TensorImpl<T>*> order = topological_order(roots);
+    check_not_freed(order);
+    for (TensorImpl<T>* t : order) {
+        t->pending.reset();  // left behind by a pass that threw half-way
+        if (t->grad_fn) {
+            t->grad_fn->runs_left = 0;
+        }
+    }
+    for (TensorImpl<T>* t : order) {
+        if (t->grad_fn) {
+            ++t->grad_fn->runs_left;
+        }
+    }
+    const bool delivering = pass.wanted.empty();
+    const std::vector<bool> needed = delivering ? std::vector<bool>(order.size(), true) : on_path_to(order, pass.wanted);
+    const GradModeGuard mode(pass.create_graph);
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+        accumulate(roots[i].impl()->pending, seeds[i], pass.create_graph);
+    }
     for (std::size_t k = order.size(); k-- > 0;) {
         TensorImpl<T>* t = order[k];
-        const bool is_root = k + 1 == order.size();
-        if (!is_root && !t->has_pending) {
-            continue;  // nothing flowed here (an op declared no gradient for it)
+        if (t->grad_fn) {
+            --t->grad_fn->runs_left;
         }
-        Array<T> owned;
-        if (!is_root) {
-            owned = std::move(t->pending);  // leaves pending empty
-            t->has_pending = false;
-        } else if (!t->grad_fn || t->retains_grad) {
-            owned = *seed;  // stored, so it must be a copy
+        if (!t->pending || !needed[k]) {
+            t->pending.reset();
+            continue;  // nothing flowed here, or nothing wanted lies below
         }
-        const Array<T>& g = is_root && t->grad_fn ? *seed : owned;
-        if (!t->grad_fn) {  // a leaf: its gradient is final
-            bool had = t->has_grad;
-            accumulate(t->grad, had, std::move(owned));
-            t->has_grad = had;
-            if (observer) {
-                observer->on_leaf(*t, t->grad);
+        const Tensor<T> g = Tensor<T>::from_impl(std::move(t->pending));
+        if (auto it = pass.wanted.find(t); it != pass.wanted.end()) {
+            pass.captured[it->second] = g;
+        }
+        if (delivering && (!t->grad_fn || t->retains_grad)) {
+            accumulate(t->grad, g, pass.create_graph);
+        }
+        if (!t->grad_fn) {
+            if (pass.observer && delivering) {
+                pass.observer->on_leaf(*t, t->grad->value());
             }
             continue;
         }
-        if (t->retains_grad) {
-            bool had = t->has_grad;
-            accumulate(t->grad, had, Array<T>(g));
-            t->has_grad = had;
-        }
         Node<T>& node = *t->grad_fn;
-        Grads<T> contributions = node.backward(node, g);
-        if (contributions.size() != node.inputs.size()) {
-            throw GraphError(fmt::format(
-                "backward of '{}': returned {} gradients for {} inputs; a backward function "
-                "returns one gradient per input",
-                node.op, contributions.size(), node.inputs.size()));
-        }
-        const Array<T>* g_now = &g;  // where the output's gradient is after a hand-over
-        if (node.identity_input >= 0 && node.inputs[static_cast<std::size_t>(node.identity_input)]->requires_grad) {
-            Array<T>& target = contributions[static_cast<std::size_t>(node.identity_input)];
-            target = &g == &owned ? std::move(owned) : Array<T>(g);  // the caller's seed is copied
-            g_now = &target;
-        }
-        for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-            if (node.inputs[i]->requires_grad && !same_shape(contributions[i].shape(), node.input_shapes[i])) {
-                throw ShapeError(fmt::format(
-                    "backward of '{}': the gradient for input {} has the wrong shape; expected "
-                    "{}, got {}",
-                    node.op, i, shape_str(node.input_shapes[i]), shape_str(to_shape(contributions[i].shape()))));
-            }
-        }
+        const Grads<T> contributions = call_rule(node, g);
+        validate(node, contributions);
         if (anomaly_enabled()) {
             for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-                if (node.inputs[i]->requires_grad) {
-                    check_backward(*t, node, i, contributions[i]);
+                if (node.inputs[i]->requires_grad && contributions[i].defined()) {
+                    check_backward(*t, node, i, contributions[i].value());
                 }
             }
         }
-        if (observer) {
-            observer->on_node(*t, node, *g_now, contributions);
+        if (pass.observer) {
+            pass.observer->on_node(*t, node, g, contributions);
         }
         for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-            TensorImpl<T>* in = node.inputs[i].get();
-            if (in->requires_grad) {
-                accumulate(in->pending, in->has_pending, std::move(contributions[i]));
+            if (node.inputs[i]->requires_grad && contributions[i].defined()) {
+                accumulate(node.inputs[i]->pending, contributions[i], pass.create_graph);
             }
         }
-        if (!options.retain_graph) {
+        if (!pass.retain_graph && node.runs_left == 0) {
             node.release();
         }
     }
+}
+
+}  // namespace
+
+template <class T>
+void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions options,
+                  BackwardObserver<T>* observer) {
+    std::vector<Tensor<T>> given;
+    if (seed) {
+        given.push_back(Tensor<T>(*seed));
+    }
+    const std::vector<Tensor<T>> roots{root};
+    const std::vector<Tensor<T>> seeds = seeds_for<T>("backward", roots, given);
+    Pass<T> pass;
+    pass.create_graph = options.create_graph;
+    pass.retain_graph = options.retain_graph.value_or(options.create_graph);
+    pass.observer = observer;
+    run(roots, seeds, pass);
+}
+
+template <class T>
+std::vector<Tensor<T>> grad(const std::vector<Tensor<T>>& outputs, const std::vector<Tensor<T>>& inputs,
+                            const std::vector<Tensor<T>>& grad_outputs, GradOptions options) {
+    const std::vector<Tensor<T>> seeds = seeds_for<T>("grad", outputs, grad_outputs);
+    Pass<T> pass;
+    pass.create_graph = options.create_graph;
+    pass.retain_graph = options.retain_graph.value_or(options.create_graph);
+    pass.captured.assign(inputs.size(), Tensor<T>::none());
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (!inputs[i].requires_grad()) {
+            throw GraphError(fmt::format(
+                "grad: input {} does not require a gradient; create it with requires_grad = true", i));
+        }
+        if (!pass.wanted.emplace(inputs[i].impl().get(), i).second) {
+            throw ValueError(fmt::format("grad: input {} is given twice; list each tensor once", i));
+        }
+    }
+    run(outputs, seeds, pass);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (!pass.captured[i].defined() && !options.allow_unused) {
+            throw GraphError(fmt::format(
+                "grad: input {}{} was not used to compute the outputs, so it has no gradient; pass "
+                "GradOptions{{.allow_unused = true}} to get Tensor::none() for it",
+                i, inputs[i].name().empty() ? "" : " ('" + inputs[i].name() + "')"));
+        }
+    }
+    return std::move(pass.captured);
 }
 
 template <class T>
@@ -199,13 +352,16 @@ void Tensor<T>::backward(const Array<T>& seed, BackwardOptions options) const {
     run_backward<T>(*this, &seed, options);
 }
 
-template std::vector<TensorImpl<float>*> topological_order(const Tensor<float>&);
-template std::vector<TensorImpl<double>*> topological_order(const Tensor<double>&);
-template void run_backward(const Tensor<float>&, const Array<float>*, BackwardOptions, BackwardObserver<float>*);
-template void run_backward(const Tensor<double>&, const Array<double>*, BackwardOptions, BackwardObserver<double>*);
-template void Tensor<float>::backward(BackwardOptions) const;
-template void Tensor<double>::backward(BackwardOptions) const;
-template void Tensor<float>::backward(const Array<float>&, BackwardOptions) const;
-template void Tensor<double>::backward(const Array<double>&, BackwardOptions) const;
+#define TG_INSTANTIATE(T)                                                                                       \
+    template std::vector<TensorImpl<T>*> topological_order(const Tensor<T>&);                                   \
+    template std::vector<TensorImpl<T>*> topological_order(const std::vector<Tensor<T>>&);                      \
+    template void run_backward(const Tensor<T>&, const Array<T>*, BackwardOptions, BackwardObserver<T>*);       \
+    template std::vector<Tensor<T>> grad(const std::vector<Tensor<T>>&, const std::vector<Tensor<T>>&,          \
+                                         const std::vector<Tensor<T>>&, GradOptions);                          \
+    template void Tensor<T>::backward(BackwardOptions) const;                                                   \
+    template void Tensor<T>::backward(const Array<T>&, BackwardOptions) const;
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
 
 }  // namespace tg

@@ -15,7 +15,7 @@ public:
     virtual ~BackwardObserver() = default;
     // Called once the node that made `output` has run: `upstream` is dL/d(output) and
     // `contributions[i]` what it sends to its i-th input (empty where that input needs none).
-    virtual void on_node(const TensorImpl<T>& output, const Node<T>& node, const Array<T>& upstream,
+    virtual void on_node(const TensorImpl<T>& output, const Node<T>& node, const Tensor<T>& upstream,
                          const Grads<T>& contributions) = 0;
     // Called when a gradient reaches a leaf (a parameter or an input that requires a gradient).
     virtual void on_leaf(const TensorImpl<T>& leaf, const Array<T>& total) = 0;
@@ -27,9 +27,19 @@ template <class T>
 void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions options,
                   BackwardObserver<T>* observer = nullptr);
 
+// The gradients of `outputs` with respect to `inputs`, as PyTorch's torch.autograd.grad: the
+// .grad of no tensor is touched. `grad_outputs` holds dL/d(output) for each output (empty: 1 for
+// one-element outputs). With create_graph the results have a history of their own and can be
+// differentiated again (a Hessian-vector product is grad of a sum of grad * v).
+template <class T>
+std::vector<Tensor<T>> grad(const std::vector<Tensor<T>>& outputs, const std::vector<Tensor<T>>& inputs,
+                            const std::vector<Tensor<T>>& grad_outputs = {}, GradOptions options = {});
+
 // The tensors that root depends on and that require a gradient, each after all of its inputs
 // (root last). Iterative, so a chain of any length works.
 template <class T>
 std::vector<TensorImpl<T>*> topological_order(const Tensor<T>& root);
+template <class T>
+std::vector<TensorImpl<T>*> topological_order(const std::vector<Tensor<T>>& roots);
 
 }  // namespace tg

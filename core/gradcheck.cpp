@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
+
+#include "core/engine.hpp"
 
 namespace tg {
 
@@ -20,33 +23,108 @@ std::string GradcheckResult::summary() const {
 
 namespace {
 
-// L = sum(u * f(inputs)), evaluated without recording.
-double probe(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs, const Array<double>& u) {
-    NoGradGuard no_grad;
+// L = sum(u * f(inputs)), evaluated without recording, unless f differentiates inside (as the
+// function gradgradcheck checks does).
+double probe(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs, const Array<double>& u, bool record) {
+    std::optional<NoGradGuard> no_grad;
+    if (!record) {
+        no_grad.emplace();
+    }
     const Tensor<double> out = f(inputs);
     return xt::sum(u * out.value(), xt::evaluation_strategy::immediate)();
 }
+
+Array<double> uniform(const Shape& shape, unsigned seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> dist(-1.0, 1.0);
+    Array<double> u = xt::empty<double>(shape);
+    for (auto& v : u) {
+        v = dist(rng);
+    }
+    return u;
+}
+
+GradcheckResult check(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs, GradcheckOptions options,
+                      bool record);
 
 }  // namespace
 
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs,
                           GradcheckOptions options) {
+    return check(f, inputs, options, false);
+}
+
+GradcheckResult gradgradcheck(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs,
+                              GradcheckOptions options) {
+    std::vector<Tensor<double>> wrt;
+    for (const auto& x : inputs) {
+        if (x.requires_grad()) {
+            wrt.push_back(x);
+        }
+    }
+    const Tensor<double> y = f(inputs);
+    if (!y.requires_grad()) {
+        throw GraphError(
+            "gradgradcheck: the function's output does not depend on any input that requires a "
+            "gradient; create the inputs to check with requires_grad = true");
+    }
+    Tensor<double> v(uniform(y.shape(), options.seed + 1), true);
+    v.named("v");
+    std::vector<Tensor<double>> all = inputs;
+    all.push_back(v);
+    const std::size_t n = inputs.size();
+    // Each first derivative d<v, f>/d(wrt[k]) is checked as a function of all inputs and v; an
+    // input's report keeps the worst of them.
+    GradcheckResult result;
+    for (std::size_t k = 0; k < wrt.size(); ++k) {
+        auto first = [&f, n, k](const std::vector<Tensor<double>>& args) {
+            const std::vector<Tensor<double>> in(args.begin(), args.begin() + static_cast<long>(n));
+            std::vector<Tensor<double>> xs;
+            for (const auto& x : in) {
+                if (x.requires_grad()) {
+                    xs.push_back(x);
+                }
+            }
+            const Tensor<double> g = grad<double>({f(in)}, xs, {args[n]}, GradOptions{std::nullopt, true, true})[k];
+            // unused: no gradient, the zero function (its own gradient is 0 everywhere)
+            return g.defined() ? g : Tensor<double>::zeros(xs[k].shape());
+        };
+        const GradcheckResult r = check(first, all, options, true);
+        if (k == 0) {
+            result = r;
+            continue;
+        }
+        result.ok = result.ok && r.ok;
+        for (std::size_t i = 0; i < r.inputs.size(); ++i) {
+            GradcheckInput& into = result.inputs[i];
+            into.max_abs_err = std::max(into.max_abs_err, r.inputs[i].max_abs_err);
+            into.max_rel_err = std::max(into.max_rel_err, r.inputs[i].max_rel_err);
+            into.rel_error = std::max(into.rel_error, r.inputs[i].rel_error);
+            into.ok = into.ok && r.inputs[i].ok;
+        }
+    }
+    return result;
+}
+
+namespace {
+
+GradcheckResult check(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs, GradcheckOptions options,
+                      bool record) {
     for (auto input : inputs) {
         input.zero_grad();
     }
     const Tensor<double> out = f(inputs);
-    if (!out.requires_grad()) {
+    // A first derivative that depends on no input (a linear function's) is a constant: its
+    // analytic gradient is 0, which the central differences still check.
+    if (!out.requires_grad() && !record) {
         throw GraphError(
             "gradcheck: the function's output does not depend on any input that requires a "
             "gradient; create the inputs to check with requires_grad = true");
     }
-    std::mt19937_64 rng(options.seed);
-    std::uniform_real_distribution<double> dist(-1.0, 1.0);
-    Array<double> u = xt::empty<double>(out.shape());
-    for (auto& v : u) {
-        v = dist(rng);
+    const Array<double> u = uniform(out.shape(), options.seed);
+    if (out.requires_grad()) {
+        out.backward(u);
     }
-    out.backward(u);
 
     GradcheckResult result;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -63,9 +141,9 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor<double>
         for (std::size_t j = 0; j < v.size(); ++j) {
             const double saved = v.data()[j];
             v.data()[j] = saved + options.eps;
-            const double plus = probe(f, inputs, u);
+            const double plus = probe(f, inputs, u, record);
             v.data()[j] = saved - options.eps;
-            const double minus = probe(f, inputs, u);
+            const double minus = probe(f, inputs, u, record);
             v.data()[j] = saved;
             const double numeric = (plus - minus) / (2 * options.eps);
             const double a = analytic.data()[j];
@@ -84,5 +162,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor<double>
     }
     return result;
 }
+
+}  // namespace
 
 }  // namespace tg

@@ -43,4 +43,12 @@ using GradcheckFn = std::function<Tensor<double>(const std::vector<Tensor<double
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs,
                           GradcheckOptions options = {});
 
+// Second derivatives, as PyTorch's gradgradcheck: for a fixed random v (seeded like u, one value
+// per element of f's output), the first derivatives d<v, f>/d(input), computed by tg::grad with
+// create_graph, are themselves a function of the inputs and v, and gradcheck checks that function
+// (its analytic gradient is the engine's backward through the backward). Reported per input,
+// then v last. The same defaults as gradcheck.
+GradcheckResult gradgradcheck(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs,
+                              GradcheckOptions options = {});
+
 }  // namespace tg

@@ -34,7 +34,7 @@ const Array<T>& Node<T>::saved_value(std::size_t i) const {
             "backward if you need to run it twice",
             op));
     }
-    const SavedTensor<T>& s = saved.at(i);
+    const SavedTensor<T>& s = saved_tensors.at(i);
     if (s.storage->version != s.version) {
         throw GraphError(fmt::format(
             "{}: a tensor needed for the gradient was modified in place after it was saved "
@@ -45,10 +45,29 @@ const Array<T>& Node<T>::saved_value(std::size_t i) const {
 }
 
 template <class T>
+Tensor<T> Node<T>::saved(std::size_t i) const {
+    const Array<T>& value = saved_value(i);  // checks that it is still there, unchanged
+    const SavedTensor<T>& s = saved_tensors[i];
+    if (grad_enabled() && s.input >= 0 && inputs[static_cast<std::size_t>(s.input)]->data == s.storage) {
+        return Tensor<T>::from_impl(inputs[static_cast<std::size_t>(s.input)]);
+    }
+    auto impl = std::make_shared<TensorImpl<T>>();
+    impl->data = std::const_pointer_cast<Storage<T>>(s.storage);
+    if (grad_enabled() && s.output) {
+        // The output, rebuilt around the same values and this node: the saved copy cannot hold
+        // the output itself, whose grad_fn is this node (a cycle that would never be freed).
+        impl->grad_fn = std::const_pointer_cast<Node<T>>(this->shared_from_this());
+        impl->requires_grad = true;
+    }
+    (void)value;  // read only for its checks
+    return Tensor<T>::from_impl(std::move(impl));
+}
+
+template <class T>
 std::size_t Node<T>::saved_bytes() const {
     std::unordered_set<const Storage<T>*> seen;
     std::size_t bytes = captured_bytes;
-    for (const auto& s : saved) {
+    for (const auto& s : saved_tensors) {
         if (s.storage && seen.insert(s.storage.get()).second) {
             bytes += s.storage->array.size() * sizeof(T);
         }
@@ -58,8 +77,8 @@ std::size_t Node<T>::saved_bytes() const {
 
 template <class T>
 void Node<T>::release() {
-    saved.clear();
-    saved.shrink_to_fit();
+    saved_tensors.clear();
+    saved_tensors.shrink_to_fit();
     backward = nullptr;  // its captures may hold arrays too
     captured_bytes = 0;
     released = true;
@@ -112,9 +131,14 @@ Tensor<T> Tensor<T>::ones(const Shape& shape, bool requires_grad) {
 
 template <class T>
 Tensor<T> Tensor<T>::from_impl(std::shared_ptr<TensorImpl<T>> impl) {
-    Tensor t;
+    Tensor t{NoImpl{}};
     t.impl_ = std::move(impl);
     return t;
+}
+
+template <class T>
+Tensor<T> Tensor<T>::none() {
+    return Tensor{NoImpl{}};
 }
 
 template <class T>
@@ -147,7 +171,7 @@ Tensor<T>& Tensor<T>::set_requires_grad(bool requires_grad) {
 
 template <class T>
 const Array<T>& Tensor<T>::grad() const {
-    if (!impl_->has_grad) {
+    if (!impl_->grad) {
         const std::string who = name().empty() ? std::string("this tensor") : "'" + name() + "'";
         if (!requires_grad()) {
             throw GraphError(fmt::format(
@@ -163,13 +187,18 @@ const Array<T>& Tensor<T>::grad() const {
         throw GraphError(fmt::format(
             "grad: {} has no gradient yet; run backward() on a result computed from it", who));
     }
-    return impl_->grad;
+    return impl_->grad->data->array;
+}
+
+template <class T>
+Tensor<T> Tensor<T>::grad_tensor() const {
+    grad();  // the same checks and messages
+    return from_impl(impl_->grad);
 }
 
 template <class T>
 void Tensor<T>::zero_grad() {
-    impl_->grad = Array<T>();
-    impl_->has_grad = false;
+    impl_->grad.reset();
 }
 
 template <class T>
@@ -197,7 +226,7 @@ Tensor<T> Tensor<T>::detach() const {
 template <class T>
 Tensor<T> record(Tensor<T> out, const char* op, std::vector<Tensor<T>> inputs,
                  std::vector<Tensor<T>> saved, const char* rule, BackwardFn<T> backward) {
-    if (anomaly_enabled()) {
+    if (anomaly_enabled() && !forward_checks_paused()) {
         check_forward(op, out.value(), inputs);
     }
     if (!grad_enabled()) {
@@ -219,9 +248,16 @@ Tensor<T> record(Tensor<T> out, const char* op, std::vector<Tensor<T>> inputs,
         node->inputs.push_back(in.impl());
         node->input_shapes.push_back(in.shape());
     }
-    node->saved.reserve(saved.size());
+    node->saved_tensors.reserve(saved.size());
     for (const auto& s : saved) {
-        node->saved.push_back(SavedTensor<T>{s.impl()->data, s.impl()->data->version});
+        SavedTensor<T> entry{s.impl()->data, s.impl()->data->version};
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+            if (inputs[i].impl() == s.impl()) {
+                entry.input = static_cast<int>(i);
+            }
+        }
+        entry.output = s.impl() == out.impl();
+        node->saved_tensors.push_back(std::move(entry));
     }
     node->backward = std::move(backward);
     out.impl()->grad_fn = std::move(node);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,9 @@ struct Storage {
 template <class T>
 struct TensorImpl {
     std::shared_ptr<Storage<T>> data;
-    Array<T> grad;
-    bool has_grad = false;
+    // dL/d(this) after backward: itself a tensor, which has a history of its own when backward
+    // ran with create_graph (so that it can be differentiated again). Empty until backward.
+    std::shared_ptr<TensorImpl<T>> grad;
     bool requires_grad = false;
     bool retains_grad = false;
     std::string name;
@@ -42,23 +44,28 @@ struct TensorImpl {
     // The engine's scratch space during one backward pass (core/engine.cpp): the gradient that has
     // arrived so far, and which pass last visited this tensor. Kept here rather than in side
     // tables so that a pass allocates nothing per tensor beyond the gradients themselves.
-    Array<T> pending;
-    bool has_pending = false;
+    std::shared_ptr<TensorImpl<T>> pending;
     std::uint64_t visit = 0;
+
+    const Array<T>& value() const { return data->array; }
 };
 
-// What a node keeps for its backward: a tensor's storage and the version it had when saved.
+// What a node keeps for its backward: a tensor's storage and the version it had when saved, and
+// whether it was one of the node's inputs or its output (then, under create_graph, the backward
+// rule gets it back with its history, so that the gradient it builds can be differentiated again).
 template <class T>
 struct SavedTensor {
     std::shared_ptr<const Storage<T>> storage;
     std::uint64_t version = 0;
+    int input = -1;       // its position among the node's inputs, or -1
+    bool output = false;  // the node's own result
 };
 
 template <class T>
-using Grads = std::vector<Array<T>>;
+using Grads = std::vector<Tensor<T>>;
 
-// A backward rule's result, the gradients moved in (a braced Grads<T>{...} would copy each one,
-// its initializer list being const): return grads<T>(std::move(da), std::move(db)).
+// A backward rule's result, one gradient per input: return grads<T>(da, db). An input that needs
+// no gradient gets Tensor<T>::none().
 template <class T, class... G>
 Grads<T> grads(G&&... g) {
     Grads<T> out;
@@ -67,28 +74,31 @@ Grads<T> grads(G&&... g) {
     return out;
 }
 
-// A backward function receives its node (for saved tensors, input shapes and which inputs need a
-// gradient) and the gradient of the loss with respect to the node's output. It returns one
-// gradient per input, each of that input's shape; entries for inputs that need no gradient are
-// ignored and may be left empty.
+// A backward rule receives its node (for saved tensors, input shapes and which inputs need a
+// gradient) and g = dL/d(output), and returns one gradient per input, each of that input's shape.
+//
+// Note: a rule is written once, with tensor ops (mul, div, sum_to, ...). The engine runs it with
+// gradient mode off for an ordinary backward, so those ops only compute; with create_graph it
+// runs it with gradient mode on, so the same ops record the gradient's own graph, which can then
+// be differentiated again, to any order.
 template <class T>
-using BackwardFn = std::function<Grads<T>(const Node<T>& node, const Array<T>& grad)>;
+using BackwardFn = std::function<Grads<T>(const Node<T>& node, const Tensor<T>& g)>;
 
 // One entry of the tape.
 template <class T>
-struct Node {
+struct Node : std::enable_shared_from_this<Node<T>> {
     const char* op = "";    // PyTorch's name for the op: "add", "mean", "matmul"
     const char* rule = "";  // the derivative it applies, for traces: "d(a/b)/db = -g*a/b^2"
     std::vector<std::shared_ptr<TensorImpl<T>>> inputs;
     std::vector<Shape> input_shapes;
-    std::vector<SavedTensor<T>> saved;
+    std::vector<SavedTensor<T>> saved_tensors;
     BackwardFn<T> backward;
     std::size_t captured_bytes = 0;  // arrays the backward function holds itself (set by the op)
     bool released = false;  // saved tensors freed by a backward without retain_graph
-    // The input whose gradient is the output's gradient itself (a in a + b and a - b, when a has
-    // the output's shape), or -1. The backward function returns an empty array for it and the
-    // engine moves the output's gradient there: no copy of a whole tensor per add or sub.
-    int identity_input = -1;
+    // The engine's scratch space: how many tensors of the current pass still have to run this
+    // node. Usually one; more when a rule under create_graph used the node's output again (see
+    // saved()), and the node may only be released after the last of them.
+    std::size_t runs_left = 0;
     // What the op name alone does not say, for traces and drawings: pow's exponent ("2"), the
     // axes and count of a reduction ("axes [0], n = 4"). Empty for most ops.
     std::string detail;
@@ -97,6 +107,9 @@ struct Node {
     const Shape& input_shape(std::size_t i) const { return input_shapes[i]; }
     // The i-th saved value; throws GraphError if it was freed or modified in place since.
     const Array<T>& saved_value(std::size_t i) const;
+    // The same as a tensor for the rule's ops: with its history when gradient mode is on (under
+    // create_graph) and it was an input or the output, a plain constant otherwise.
+    Tensor<T> saved(std::size_t i) const;
     // Bytes held for backward: the saved tensors (each storage counted once) and captured arrays.
     std::size_t saved_bytes() const;
     // Frees what backward needed; a later backward through this node throws.
@@ -126,7 +139,18 @@ private:
 };
 
 struct BackwardOptions {
-    bool retain_graph = false;  // keep saved tensors so that backward can run again
+    // Keep saved tensors so that backward can run again; unset means "as create_graph" (PyTorch's
+    // default: a gradient graph will usually be differentiated, which needs the saved tensors).
+    std::optional<bool> retain_graph;
+    // Record the gradient computation itself, so that the gradients can be differentiated again.
+    bool create_graph = false;
+};
+
+struct GradOptions {
+    std::optional<bool> retain_graph;  // as in BackwardOptions
+    bool create_graph = false;
+    // An input the outputs do not depend on gets Tensor::none() instead of an error.
+    bool allow_unused = false;
 };
 
 template <class T>
@@ -140,6 +164,10 @@ public:
     static Tensor zeros(const Shape& shape, bool requires_grad = false);
     static Tensor ones(const Shape& shape, bool requires_grad = false);
     static Tensor from_impl(std::shared_ptr<TensorImpl<T>> impl);
+    // No tensor at all: a backward rule's answer for an input that needs no gradient, and
+    // tg::grad's for an unused input with allow_unused. Only defined() may be asked of it.
+    static Tensor none();
+    bool defined() const { return impl_ != nullptr; }
 
     const Array<T>& value() const { return impl_->data->array; }
     // Write access for optimisers and initialisers: bumps the version, so a graph that saved
@@ -155,9 +183,12 @@ public:
     Tensor& set_requires_grad(bool requires_grad = true);
     bool is_leaf() const { return !impl_->grad_fn; }
 
-    bool has_grad() const { return impl_->has_grad; }
+    bool has_grad() const { return impl_->grad != nullptr; }
     // dL/d(this) after backward; throws GraphError naming the fix if there is none.
     const Array<T>& grad() const;
+    // The same as a tensor: after backward with create_graph it has a history, so that a function
+    // of it (a gradient penalty) can be differentiated again.
+    Tensor grad_tensor() const;
     void zero_grad();  // forgets the gradient (like PyTorch's set_to_none)
     // Keeps dL/d(this) for a non-leaf, which backward otherwise frees once used.
     Tensor& retain_grad();
@@ -177,6 +208,8 @@ public:
     const std::shared_ptr<TensorImpl<T>>& impl() const { return impl_; }
 
 private:
+    struct NoImpl {};
+    explicit Tensor(NoImpl) {}
     std::shared_ptr<TensorImpl<T>> impl_;
 };
 

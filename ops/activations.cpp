@@ -3,9 +3,24 @@
 #include <fmt/format.h>
 
 #include "ops/loops.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/indexing.hpp"
 #include "ops/reductions.hpp"
 
 namespace tg {
+
+namespace {
+
+// g where y > 0, else 0: relu's backward as an op of its own, so that it can be differentiated
+// again. It is linear in g (its derivative in g is itself) and flat in y.
+template <class T>
+Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
+    Tensor<T> out(std::move(*loops::binary(y.value(), g.value(), y.shape(), [](T v, T d) { return v <= T(0) ? T(0) : d; })));
+    return record<T>(out, "relu_backward", {g}, {y}, "d/dg = u where y > 0, else 0",
+                     [](const Node<T>& n, const Tensor<T>& u) { return grads<T>(relu_backward(u, n.saved(0))); });
+}
+
+}  // namespace
 
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
@@ -14,11 +29,7 @@ Tensor<T> relu(const Tensor<T>& x) {
     // d relu(x)/dx = 1 where relu(x) > 0, else 0 (0 at 0; g where the value is NaN: PyTorch's
     // rule, which zeroes the gradient only where the output is <= 0)
     return record<T>(out, "relu", {x}, {out}, "d relu(x)/dx = g*(x > 0)",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         const Array<T>& y = n.saved_value(0);
-                         return grads<T>(std::move(
-                             *loops::binary(y, g, to_shape(g.shape()), [](T v, T d) { return v <= T(0) ? T(0) : d; })));
-                     });
+                     [](const Node<T>& n, const Tensor<T>& g) { return grads<T>(relu_backward(g, n.saved(0))); });
 }
 
 template <class T>
@@ -26,9 +37,9 @@ Tensor<T> tanh(const Tensor<T>& x) {
     Tensor<T> out(Array<T>(xt::tanh(x.value())));
     // d tanh(x)/dx = 1 - tanh(x)^2
     return record<T>(out, "tanh", {x}, {out}, "d tanh(x)/dx = g*(1 - y^2)",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         const Array<T>& y = n.saved_value(0);
-                         return grads<T>(Array<T>(g * (T(1) - xt::square(y))));
+                     [](const Node<T>& n, const Tensor<T>& g) {
+                         const Tensor<T> y = n.saved(0);
+                         return grads<T>(mul(g, sub(1.0, mul(y, y))));
                      });
 }
 
@@ -40,9 +51,9 @@ Tensor<T> sigmoid(const Tensor<T>& x) {
                                      xt::exp(v) / (T(1) + xt::exp(v)))));
     // d sigmoid(x)/dx = y * (1 - y)
     return record<T>(out, "sigmoid", {x}, {out}, "d sigmoid(x)/dx = g*y*(1 - y)",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         const Array<T>& y = n.saved_value(0);
-                         return grads<T>(Array<T>(g * y * (T(1) - y)));
+                     [](const Node<T>& n, const Tensor<T>& g) {
+                         const Tensor<T> y = n.saved(0);
+                         return grads<T>(mul(mul(g, y), sub(1.0, y)));
                      });
 }
 
@@ -63,13 +74,11 @@ Tensor<T> log_softmax(const Tensor<T>& x, int axis) {
     // y = x - logsumexp(x): dy_i/dx_j = [i == j] - softmax_j, so dx = g - softmax * sum(g)
     Tensor<T> out(std::move(value));
     return record<T>(out, "log_softmax", {x}, {out}, "dx = g - exp(y)*sum(g, axis)",
-                     [ax, kept](const Node<T>& n, const Array<T>& g) {
-                         if (g.size() == 0) {
-                             return grads<T>(Array<T>(g));
+                     [axis](const Node<T>& n, const Tensor<T>& g) {
+                         if (g.numel() == 0) {
+                             return grads<T>(g);
                          }
-                         Array<T> gsum = xt::sum(g, ax, xt::evaluation_strategy::immediate);
-                         gsum.reshape(kept);
-                         return grads<T>(Array<T>(g - xt::exp(n.saved_value(0)) * gsum));
+                         return grads<T>(sub(g, mul(exp(n.saved(0)), sum(g, {axis}, true))));
                      });
 }
 
@@ -89,14 +98,12 @@ Tensor<T> softmax(const Tensor<T>& x, int axis) {
     Tensor<T> out(std::move(value));
     // dy_i/dx_j = y_i ([i == j] - y_j), so dx = y * (g - sum(g * y, axis))
     return record<T>(out, "softmax", {x}, {out}, "dx = y * (g - sum(g*y, axis))",
-                     [ax, kept](const Node<T>& n, const Array<T>& g) {
-                         const Array<T>& y = n.saved_value(0);
-                         if (g.size() == 0) {
-                             return grads<T>(Array<T>(g));
+                     [axis](const Node<T>& n, const Tensor<T>& g) {
+                         if (g.numel() == 0) {
+                             return grads<T>(g);
                          }
-                         Array<T> gy = xt::sum(g * y, ax, xt::evaluation_strategy::immediate);
-                         gy.reshape(kept);
-                         return grads<T>(Array<T>(y * (g - gy)));
+                         const Tensor<T> y = n.saved(0);
+                         return grads<T>(mul(y, sub(g, sum(mul(g, y), {axis}, true))));
                      });
 }
 
@@ -134,17 +141,17 @@ Tensor<T> nll_loss(const Tensor<T>& logp, const std::vector<std::int64_t>& label
                                                      : Array<T>(static_cast<T>(total / weights));
     const Reduction r = o.reduction;
     const double scale = r == Reduction::mean ? 1.0 / weights : 1.0;
-    // L = sum_i -w_i logp[i, y_i] (/ sum_i w_i for the mean): dlogp[i, y_i] = -w_i g (/ sum_i w_i), 0 elsewhere
+    // L = sum_i -w_i logp[i, y_i] (/ sum_i w_i for the mean): dlogp = g * M, where M holds
+    // -w_i (/ sum_i w_i) at [i, y_i] and 0 elsewhere (a constant: L is linear in logp)
     return record<T>(Tensor<T>(std::move(value)), "nll_loss", {logp}, {}, "dlogp[i, y_i] = -w[y_i] g / (sum of w for the mean)",
-                     [labels, w, n, c, r, scale](const Node<T>&, const Array<T>& g) {
-                         Array<T> d = xt::zeros<T>({n, c});
+                     [labels, w, n, c, r, scale](const Node<T>&, const Tensor<T>& g) {
+                         Array<T> m = xt::zeros<T>({n, c});
                          for (std::size_t i = 0; i < n; ++i) {
                              if (w[i] != 0.0) {
-                                 const double gi = r == Reduction::none ? static_cast<double>(g(i)) : static_cast<double>(g());
-                                 d.data()[i * c + static_cast<std::size_t>(labels[i])] = static_cast<T>(-w[i] * gi * scale);
+                                 m.data()[i * c + static_cast<std::size_t>(labels[i])] = static_cast<T>(-w[i] * scale);
                              }
                          }
-                         return grads<T>(std::move(d));
+                         return grads<T>(mul(Tensor<T>(std::move(m)), r == Reduction::none ? unsqueeze(g, 1) : g));
                      });
 }
 

@@ -125,6 +125,33 @@ Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& 
 
 // ---- fused: one node, closed-form backward (derivation in ops/batchnorm_kernels.cpp) --------
 
+template <class T>
+BatchNormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const Tensor<T>& x,
+                                                     const OptionalTensor<T>& gamma, const Axes& axes,
+                                                     double eps, bool training, const Array<double>& mean_,
+                                                     const Array<double>& var_) {
+    const ChannelLayout L = channel_layout("batchnorm_backward_reference", x.shape(), axes);
+    const std::vector<int> ax(axes.begin(), axes.end());
+    const std::vector<long> keep(L.keep_shape.begin(), L.keep_shape.end());
+    const double n = static_cast<double>(L.count());
+    Tensor<T> mu, inv_std;
+    if (training) {
+        mu = mean(x, ax, true);
+        inv_std = pow(mean(pow(x - mu, 2), ax, true) + eps, -0.5);
+    } else {  // the given statistics, constants
+        mu = reshape(Tensor<T>(Array<T>(xt::cast<T>(mean_))), keep);
+        inv_std = reshape(Tensor<T>(Array<T>(xt::cast<T>(1.0 / xt::sqrt(var_ + eps)))), keep);
+    }
+    const Tensor<T> xhat = (x - mu) * inv_std;
+    const Tensor<T> dxhat = gamma ? g * reshape(*gamma, keep) : g;
+    BatchNormGradTensors<T> r;
+    r.dx = training ? inv_std / n * (n * dxhat - sum(dxhat, ax, true) - xhat * sum(dxhat * xhat, ax, true))
+                    : inv_std * dxhat;
+    r.dgamma = sum(g * xhat, ax);
+    r.dbeta = sum(g, ax);
+    return r;
+}
+
 namespace {
 
 // The parameter's values, or null when the layer has none (no affine).
@@ -137,7 +164,7 @@ const T* data_or_null(const OptionalTensor<T>& p) {
 template <class T>
 Tensor<T> fused_node(Array<T> y, const Tensor<T>& x, const OptionalTensor<T>& gamma,
                      const OptionalTensor<T>& beta, const ChannelLayout& L, Array<double> mean,
-                     Array<double> inv_std, bool training) {
+                     Array<double> inv_std, bool training, const Axes& axes, double eps, Array<double> var) {
     std::vector<Tensor<T>> inputs{x};
     std::vector<Tensor<T>> saved{x};  // shared with the input, not copied
     const std::size_t gamma_at = gamma ? inputs.size() : 0;
@@ -154,31 +181,44 @@ Tensor<T> fused_node(Array<T> y, const Tensor<T>& x, const OptionalTensor<T>& ga
                              "dgamma = sum(g*xhat), dbeta = sum(g)"
                            : "dx = gamma*inv_std*g, dgamma = sum(g*xhat), dbeta = sum(g)";
     // Besides x and gamma, backward needs only the per-feature mean and 1/std (in float64).
-    const std::size_t captured = (mean.size() + inv_std.size()) * sizeof(double);
+    const std::size_t captured = (mean.size() + inv_std.size() + var.size()) * sizeof(double);
     Tensor<T> out = record<T>(
         Tensor<T>(std::move(y)), "batch_norm", std::move(inputs), std::move(saved), rule,
-        [L, gamma_at, beta_at, training, mean = std::move(mean),
-         inv_std = std::move(inv_std)](const Node<T>& n, const Array<T>& g) {
+        [L, gamma_at, beta_at, training, axes, eps, mean = std::move(mean), inv_std = std::move(inv_std),
+         var = std::move(var)](const Node<T>& n, const Tensor<T>& g) {
+            Grads<T> grads(n.inputs.size(), Tensor<T>::none());
+            if (grad_enabled()) {
+                // under create_graph: the closed form as ops, differentiable again
+                const OptionalTensor<T> gm = gamma_at ? OptionalTensor<T>(n.saved(1)) : std::nullopt;
+                BatchNormGradTensors<T> r = batchnorm_backward_reference(g, n.saved(0), gm, axes, eps, training, mean, var);
+                grads[0] = n.needs_grad(0) ? r.dx : Tensor<T>::none();
+                if (gamma_at && n.needs_grad(gamma_at)) {
+                    grads[gamma_at] = r.dgamma;
+                }
+                if (beta_at && n.needs_grad(beta_at)) {
+                    grads[beta_at] = r.dbeta;
+                }
+                return grads;
+            }
+            // an ordinary backward: the tuned kernels, one pass over the data
             const Array<T>& xv = n.saved_value(0);
-            Grads<T> grads(n.inputs.size());
-            T* dx = nullptr;
-            T* dgamma = nullptr;
-            T* dbeta = nullptr;
-            if (n.needs_grad(0)) {
-                grads[0] = xt::empty<T>(n.input_shape(0));
-                dx = grads[0].data();
+            const bool want_dx = n.needs_grad(0);
+            const bool want_dgamma = gamma_at && n.needs_grad(gamma_at), want_dbeta = beta_at && n.needs_grad(beta_at);
+            Array<T> dx = xt::empty<T>(want_dx ? n.input_shape(0) : Shape{0});
+            Array<T> dgamma = xt::empty<T>(want_dgamma ? L.stat_shape : Shape{0});
+            Array<T> dbeta = xt::empty<T>(want_dbeta ? L.stat_shape : Shape{0});
+            batchnorm_grads(g.value().data(), xv.data(), L, mean.data(), inv_std.data(),
+                            gamma_at ? n.saved_value(1).data() : nullptr, training, want_dx ? dx.data() : nullptr,
+                            want_dgamma ? dgamma.data() : nullptr, want_dbeta ? dbeta.data() : nullptr);
+            if (want_dx) {
+                grads[0] = Tensor<T>(std::move(dx));
             }
-            if (gamma_at && n.needs_grad(gamma_at)) {
-                grads[gamma_at] = xt::empty<T>(L.stat_shape);
-                dgamma = grads[gamma_at].data();
+            if (want_dgamma) {
+                grads[gamma_at] = Tensor<T>(std::move(dgamma));
             }
-            if (beta_at && n.needs_grad(beta_at)) {
-                grads[beta_at] = xt::empty<T>(L.stat_shape);
-                dbeta = grads[beta_at].data();
+            if (want_dbeta) {
+                grads[beta_at] = Tensor<T>(std::move(dbeta));
             }
-            batchnorm_grads(g.data(), xv.data(), L, mean.data(), inv_std.data(),
-                            gamma_at ? n.saved_value(1).data() : nullptr, training, dx, dgamma,
-                            dbeta);
             return grads;
         });
     if (out.grad_fn()) {
@@ -200,7 +240,7 @@ BatchNormOutput<T> batchnorm_fused(const Tensor<T>& x, const OptionalTensor<T>& 
     Array<T> y = xt::empty<T>(x.shape());
     batchnorm_train_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps,
                             out.batch_mean.data(), out.batch_var.data(), inv_std.data(), y.data());
-    out.y = fused_node(std::move(y), x, gamma, beta, L, out.batch_mean, std::move(inv_std), true);
+    out.y = fused_node(std::move(y), x, gamma, beta, L, out.batch_mean, std::move(inv_std), true, axes, eps, Array<double>(xt::empty<double>({0})));
     out.count = L.count();
     return out;
 }
@@ -217,10 +257,14 @@ Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamm
     Array<T> y = xt::empty<T>(x.shape());
     batchnorm_normalize(x.value().data(), L, m.data(), inv_std.data(), data_or_null(gamma),
                         data_or_null(beta), y.data());
-    return fused_node(std::move(y), x, gamma, beta, L, std::move(m), std::move(inv_std), false);
+    Array<double> v = xt::cast<double>(var);
+    return fused_node(std::move(y), x, gamma, beta, L, std::move(m), std::move(inv_std), false, axes, eps, std::move(v));
 }
 
 #define TG_INSTANTIATE(T)                                                                         \
+    template BatchNormGradTensors<T> batchnorm_backward_reference(                                \
+        const Tensor<T>&, const Tensor<T>&, const OptionalTensor<T>&, const Axes&, double, bool,  \
+        const Array<double>&, const Array<double>&);                                              \
     template BatchNormOutput<T> batchnorm_composite(const Tensor<T>&, const OptionalTensor<T>&,   \
                                                     const OptionalTensor<T>&, const Axes&, double); \
     template BatchNormOutput<T> batchnorm_fused(const Tensor<T>&, const OptionalTensor<T>&,       \

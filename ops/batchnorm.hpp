@@ -45,6 +45,26 @@ Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamm
                                const OptionalTensor<T>& beta, const Array<T>& mean,
                                const Array<T>& var, const Axes& axes, double eps);
 
+// The fused node's closed form written with ops, short enough to read beside the composite graph:
+//   dxhat  = g * gamma
+//   dx     = inv_std / N * (N*dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))   (training)
+//   dx     = inv_std * dxhat                                                  (evaluation)
+//   dgamma = sum(g * xhat), dbeta = sum(g)
+// the sums over `axes`. In training the statistics are recomputed from x, in evaluation they are
+// the given mean and var (constants). The fused node runs this under create_graph, so that its
+// gradient keeps its dependence on x and can be differentiated again, to any order; an ordinary
+// backward runs the tuned kernels (ops/batchnorm_kernels.hpp), tested equal to this.
+template <class T>
+struct BatchNormGradTensors {
+    Tensor<T> dx, dgamma, dbeta;  // dgamma and dbeta of stat shape
+};
+template <class T>
+BatchNormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const Tensor<T>& x,
+                                                     const OptionalTensor<T>& gamma, const Axes& axes,
+                                                     double eps, bool training,
+                                                     const Array<double>& mean = {},
+                                                     const Array<double>& var = {});
+
 // The axes PyTorch normalises over: every axis but 1 (the channels).
 Axes channel_axes(std::size_t rank);
 

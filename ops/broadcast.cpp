@@ -1,5 +1,6 @@
 #include "ops/broadcast.hpp"
 
+#include "ops/indexing.hpp"
 #include "ops/loops.hpp"
 
 #include <fmt/format.h>
@@ -109,6 +110,18 @@ Array<T> broadcast_to(const Array<T>& x, const Shape& shape) {
     return xt::broadcast(x, shape);
 }
 
+template <class T>
+Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
+    if (x.shape() == shape) {
+        return x;
+    }
+    // the adjoint of a sum over the repeats is repeating
+    return record<T>(Tensor<T>(summed(x.value(), shape)), "sum_to", {x}, {}, "dx = expand(g, x.shape)",
+                     [](const Node<T>& n, const Tensor<T>& g) { return grads<T>(expand(g, n.input_shape(0))); });
+}
+
+template Tensor<float> sum_to(const Tensor<float>&, const Shape&);
+template Tensor<double> sum_to(const Tensor<double>&, const Shape&);
 template Array<float> sum_to_shape(Array<float>&&, const Shape&);
 template Array<double> sum_to_shape(Array<double>&&, const Shape&);
 template Array<float> sum_to_shape(const Array<float>&, const Shape&);

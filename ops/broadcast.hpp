@@ -20,6 +20,11 @@ Array<T> sum_to_shape(Array<T>&& grad, const Shape& shape);
 template <class T>
 Array<T> sum_to_shape(const Array<T>& grad, const Shape& shape);
 
+// The same as an op on tensors, so that a backward rule using it can be differentiated again
+// (its backward is expand, and expand's is sum_to). Returns `x` itself when it has the shape.
+template <class T>
+Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape);
+
 // Copies `x` along the axes given (kept as size 1 in `x`) to `shape`: the adjoint of a sum.
 template <class T>
 Array<T> broadcast_to(const Array<T>& x, const Shape& shape);

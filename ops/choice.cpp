@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ops/broadcast.hpp"
+#include "ops/elementwise.hpp"
 
 namespace tg {
 
@@ -16,9 +17,9 @@ Tensor<T> clamp(const Tensor<T>& x, std::optional<double> lo, std::optional<doub
     }
     // d clamp(x)/dx = 1 where lo <= x <= hi, else 0
     return record<T>(Tensor<T>(std::move(out)), "clamp", {x}, {x}, "dx = g where lo <= x <= hi, else 0",
-                     [l, h](const Node<T>& n, const Array<T>& g) {
+                     [l, h](const Node<T>& n, const Tensor<T>& g) {
                          const Array<T>& xv = n.saved_value(0);
-                         return grads<T>(Array<T>(xt::where(xv >= l && xv <= h, g, T(0))));
+                         return grads<T>(tg::where(Array<bool>(xv >= l && xv <= h), g, Tensor<T>::scalar(T(0))));
                      });
 }
 
@@ -37,21 +38,18 @@ Tensor<T> pick(const char* op, const Tensor<T>& a, const Tensor<T>& b, bool larg
     return record<T>(Tensor<T>(std::move(out)), op, {a, b}, {a, b},
                      larger ? "da = g where a > b (g/2 where a == b), db = g where b > a"
                             : "da = g where a < b (g/2 where a == b), db = g where b < a",
-                     [larger](const Node<T>& n, const Array<T>& g) {
-                         const Shape s = to_shape(g.shape());
+                     [larger](const Node<T>& n, const Tensor<T>& g) {
+                         const Shape s = g.shape();
                          const Array<T> x = broadcast_to<T>(n.saved_value(0), s), y = broadcast_to<T>(n.saved_value(1), s);
-                         Array<T> da = xt::empty<T>(s), db = xt::empty<T>(s);
-                         for (std::size_t i = 0; i < g.size(); ++i) {
-                             const T p = x.data()[i], q = y.data()[i], gi = g.data()[i];
-                             // PyTorch's rule: g (halved on a tie), zeroed for the side that lost; with a
-                             // NaN nothing compares, so both sides get g
-                             const T share = p == q ? gi / T(2) : gi;
-                             const bool a_lost = larger ? p < q : p > q, b_lost = larger ? p > q : p < q;
-                             da.data()[i] = a_lost ? T(0) : share;
-                             db.data()[i] = b_lost ? T(0) : share;
-                         }
-                         return grads<T>(n.needs_grad(0) ? sum_to_shape<T>(std::move(da), n.input_shape(0)) : Array<T>(),
-                                         n.needs_grad(1) ? sum_to_shape<T>(std::move(db), n.input_shape(1)) : Array<T>());
+                         // PyTorch's rule: g (halved on a tie), zeroed for the side that lost; with a NaN
+                         // nothing compares, so both sides get g
+                         const Array<bool> tie = xt::equal(x, y);
+                         const Array<bool> a_lost = larger ? Array<bool>(x < y) : Array<bool>(x > y);
+                         const Array<bool> b_lost = larger ? Array<bool>(x > y) : Array<bool>(x < y);
+                         const Tensor<T> zero = Tensor<T>::scalar(T(0));
+                         const Tensor<T> share = tg::where(tie, div(g, 2.0), g);
+                         return grads<T>(n.needs_grad(0) ? sum_to(tg::where(a_lost, zero, share), n.input_shape(0)) : Tensor<T>::none(),
+                                         n.needs_grad(1) ? sum_to(tg::where(b_lost, zero, share), n.input_shape(1)) : Tensor<T>::none());
                      });
 }
 
@@ -74,9 +72,10 @@ Tensor<T> where(const Array<bool>& cond, const Tensor<T>& a, const Tensor<T>& b)
     Array<T> out = xt::where(c, broadcast_to<T>(a.value(), shape), broadcast_to<T>(b.value(), shape));
     // da = g where cond, db = g where not cond, each summed back over its broadcast axes
     return record<T>(Tensor<T>(std::move(out)), "where", {a, b}, {}, "da = g where cond, db = g elsewhere",
-                     [c](const Node<T>& n, const Array<T>& g) {
-                         return grads<T>(n.needs_grad(0) ? sum_to_shape<T>(Array<T>(xt::where(c, g, T(0))), n.input_shape(0)) : Array<T>(),
-                                         n.needs_grad(1) ? sum_to_shape<T>(Array<T>(xt::where(c, T(0), g)), n.input_shape(1)) : Array<T>());
+                     [c](const Node<T>& n, const Tensor<T>& g) {
+                         const Tensor<T> zero = Tensor<T>::scalar(T(0));
+                         return grads<T>(n.needs_grad(0) ? sum_to(tg::where(c, g, zero), n.input_shape(0)) : Tensor<T>::none(),
+                                         n.needs_grad(1) ? sum_to(tg::where(c, zero, g), n.input_shape(1)) : Tensor<T>::none());
                      });
 }
 

@@ -13,51 +13,11 @@ namespace tg {
 
 namespace {
 
-// The gradient for input i of a broadcasting binary op, or nothing if it needs none.
+// The gradient for input i of a broadcasting binary op, summed back to that input's shape, or
+// none if it needs no gradient (then `make` is not even called).
 template <class T, class F>
-Array<T> grad_for(const Node<T>& n, std::size_t i, F&& make) {
-    return n.needs_grad(i) ? sum_to_shape<T>(Array<T>(make()), n.input_shape(i)) : Array<T>();
-}
-
-// The same for an input whose gradient is the upstream gradient itself: summed straight from g.
-template <class T>
-Array<T> pass_through(const Node<T>& n, std::size_t i, const Array<T>& g) {
-    return n.needs_grad(i) ? sum_to_shape<T>(g, n.input_shape(i)) : Array<T>();
-}
-
-// When a has the output's shape, its gradient is the output's gradient unchanged: the engine
-// moves it there (Node::identity_input) instead of the rule copying it.
-template <class T>
-void hand_over_to_first(const Tensor<T>& y, bool same_shape) {
-    if (same_shape && y.grad_fn()) {
-        y.grad_fn()->identity_input = 0;
-    }
-}
-
-// d(a/b)/db = -g*a/b^2, computed as -g*(a/b)/b (as PyTorch does: b^2 underflows to 0 for
-// |b| < 1e-154 where a/b/b may still be finite). When b is repeated along the output (a row or a
-// scalar, as the std in batch norm's xc / std), its gradient is a sum over the repeats, and 1/b^2
-// is the same in every term: the product g*a is summed first and divided once per element of b,
-// not once per output element.
-template <class T>
-Array<T> div_grad_b(const Node<T>& n, const Array<T>& g, const Array<T>& av, const Array<T>& bv) {
-    if (!n.needs_grad(1)) {
-        return Array<T>();
-    }
-    const Shape out = to_shape(g.shape());
-    const loops::Pattern pb = loops::pattern(bv, out);
-    if (pb == loops::Pattern::row || pb == loops::Pattern::scalar) {
-        if (auto ga = loops::binary(g, av, out, [](T x, T y) { return x * y; })) {
-            Array<T> db = sum_to_shape<T>(std::move(*ga), n.input_shape(1));
-            T* d = db.data();
-            const T* b = bv.data();
-            for (std::size_t i = 0; i < db.size(); ++i) {
-                d[i] = -(d[i] / b[i]) / b[i];
-            }
-            return db;
-        }
-    }
-    return grad_for<T>(n, 1, [&] { return -g * ((av / bv) / bv); });
+Tensor<T> grad_for(const Node<T>& n, std::size_t i, F&& make) {
+    return n.needs_grad(i) ? sum_to(make(), n.input_shape(i)) : Tensor<T>::none();
 }
 
 // Calls f with a function computing v^p the way PyTorch does: the exponents 1, 2, 3, -1, -2,
@@ -76,6 +36,23 @@ Array<T> with_power(T p, F&& f) {
     return f([p](T v) { return std::pow(v, p); });
 }
 
+// g * p * x^(p-1) in one pass: pow's backward as an op of its own, so that it can be
+// differentiated again. It is linear in g, and its derivative in x is the same op one power down:
+// d/dx (g p x^(p-1)) = p * pow_backward(g, x, p - 1).
+template <class T>
+Tensor<T> pow_backward(const Tensor<T>& g, const Tensor<T>& x, T p) {
+    Tensor<T> out(p == T(0) ? Array<T>(xt::zeros<T>(x.shape())) : with_power(p - T(1), [&](auto power) {
+        auto rule = [p, power](T v, T up) { return up * (p * power(v)); };
+        return std::move(*loops::binary(x.value(), g.value(), x.shape(), rule));
+    }));
+    return record<T>(out, "pow_backward", {g, x}, {g, x}, "d/dg = p*x^(p-1), d/dx = g*p*(p-1)*x^(p-2)",
+                     [p](const Node<T>& n, const Tensor<T>& u) {
+                         return grads<T>(n.needs_grad(0) ? pow_backward(u, n.saved(1), p) : Tensor<T>::none(),
+                                         n.needs_grad(1) ? mul(pow_backward(mul(u, n.saved(0)), n.saved(1), p - T(1)), double(p))
+                                                         : Tensor<T>::none());
+                     });
+}
+
 }  // namespace
 
 template <class T>
@@ -84,13 +61,10 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
     auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x + y; });
     Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() + b.value()));
     // d(a+b)/da = 1, d(a+b)/db = 1: the gradient passes through to both, summed over broadcasts
-    Tensor<T> y = record<T>(out, "add", {a, b}, {}, "d(a+b)/da = g, d(a+b)/db = g",
-                            [](const Node<T>& n, const Array<T>& g) {
-                                return grads<T>(n.identity_input == 0 ? Array<T>() : pass_through(n, 0, g),
-                                                pass_through(n, 1, g));
-                            });
-    hand_over_to_first(y, a.shape() == shape);
-    return y;
+    return record<T>(out, "add", {a, b}, {}, "d(a+b)/da = g, d(a+b)/db = g",
+                     [](const Node<T>& n, const Tensor<T>& g) {
+                         return grads<T>(grad_for(n, 0, [&] { return g; }), grad_for(n, 1, [&] { return g; }));
+                     });
 }
 
 template <class T>
@@ -99,15 +73,12 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
     auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x - y; });
     Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() - b.value()));
     // d(a-b)/da = 1, d(a-b)/db = -1
-    Tensor<T> y = record<T>(out, "sub", {a, b}, {}, "d(a-b)/da = g, d(a-b)/db = -g",
-                            [](const Node<T>& n, const Array<T>& g) {
-                                Array<T> db = pass_through(n, 1, g);
-                                db *= T(-1);
-                                return grads<T>(n.identity_input == 0 ? Array<T>() : pass_through(n, 0, g),
-                                                std::move(db));
-                            });
-    hand_over_to_first(y, a.shape() == shape);
-    return y;
+    return record<T>(out, "sub", {a, b}, {}, "d(a-b)/da = g, d(a-b)/db = -g",
+                     [](const Node<T>& n, const Tensor<T>& g) {
+                         // b's gradient is summed before it is negated: fewer values to negate
+                         return grads<T>(grad_for(n, 0, [&] { return g; }),
+                                         n.needs_grad(1) ? neg(sum_to(g, n.input_shape(1))) : Tensor<T>::none());
+                     });
 }
 
 template <class T>
@@ -117,15 +88,9 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
     Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() * b.value()));
     // d(a*b)/da = b, d(a*b)/db = a
     return record<T>(out, "mul", {a, b}, {a, b}, "d(a*b)/da = g*b, d(a*b)/db = g*a",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         auto times = [&](const Array<T>& other, std::size_t i) {
-                             if (!n.needs_grad(i)) {
-                                 return Array<T>();
-                             }
-                             auto fast = loops::binary(g, other, to_shape(g.shape()), [](T x, T y) { return x * y; });
-                             return sum_to_shape<T>(fast ? std::move(*fast) : Array<T>(g * other), n.input_shape(i));
-                         };
-                         return grads<T>(times(n.saved_value(1), 0), times(n.saved_value(0), 1));
+                     [](const Node<T>& n, const Tensor<T>& g) {
+                         return grads<T>(grad_for(n, 0, [&] { return mul(g, n.saved(1)); }),
+                                         grad_for(n, 1, [&] { return mul(g, n.saved(0)); }));
                      });
 }
 
@@ -136,14 +101,17 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
     Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() / b.value()));
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
     return record<T>(out, "div", {a, b}, {a, b}, "d(a/b)/da = g/b, d(a/b)/db = -g*a/b^2",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         const Array<T>& av = n.saved_value(0);
-                         const Array<T>& bv = n.saved_value(1);
-                         auto fast = n.needs_grad(0) ? loops::binary(g, bv, to_shape(g.shape()), [](T x, T y) { return x / y; })
-                                                     : std::nullopt;
-                         return grads<T>(
-                             fast ? sum_to_shape<T>(std::move(*fast), n.input_shape(0)) : grad_for<T>(n, 0, [&] { return g / bv; }),
-                             div_grad_b(n, g, av, bv));
+                     [](const Node<T>& n, const Tensor<T>& g) {
+                         const Tensor<T> a = n.saved(0), b = n.saved(1);
+                         Tensor<T> db = Tensor<T>::none();
+                         if (n.needs_grad(1) && n.input_shape(1) == g.shape()) {
+                             db = neg(mul(g, div(div(a, b), b)));  // -g*((a/b)/b), as PyTorch: b^2 may underflow
+                         } else if (n.needs_grad(1)) {
+                             // b repeated along the output (a row, a scalar: the std in xc / std): 1/b^2 is
+                             // the same in every term of its sum, so g*a is summed first and divided once
+                             db = div(div(neg(sum_to(mul(g, a), n.input_shape(1))), b), b);
+                         }
+                         return grads<T>(grad_for(n, 0, [&] { return div(g, b); }), db);
                      });
 }
 
@@ -152,7 +120,7 @@ Tensor<T> neg(const Tensor<T>& x) {
     Tensor<T> out(Array<T>(-x.value()));
     // d(-x)/dx = -1
     return record<T>(out, "neg", {x}, {}, "d(-x)/dx = -g",
-                     [](const Node<T>&, const Array<T>& g) { return grads<T>(-g); });
+                     [](const Node<T>&, const Tensor<T>& g) { return grads<T>(neg(g)); });
 }
 
 template <class T>
@@ -161,16 +129,7 @@ Tensor<T> pow(const Tensor<T>& x, double exponent) {
     Tensor<T> out(with_power(p, [&](auto power) { return loops::unary(x.value(), power); }));
     // d(x^p)/dx = p * x^(p-1), and 0 for p = 0 even where x^(p-1) is infinite (as PyTorch)
     Tensor<T> y = record<T>(out, "pow", {x}, {x}, "d(x^p)/dx = g*p*x^(p-1)",
-                     [p](const Node<T>& n, const Array<T>& g) {
-                         const Array<T>& xv = n.saved_value(0);
-                         if (p == T(0)) {
-                             return grads<T>(Array<T>(xt::zeros<T>(xv.shape())));
-                         }
-                         return grads<T>(with_power(p - T(1), [&](auto power) {
-                             auto rule = [p, power](T v, T up) { return up * (p * power(v)); };
-                             return std::move(*loops::binary(xv, g, to_shape(g.shape()), rule));
-                         }));
-                     });
+                     [p](const Node<T>& n, const Tensor<T>& g) { return grads<T>(pow_backward(g, n.saved(0), p)); });
     if (y.grad_fn()) {
         y.grad_fn()->detail = fmt::format("{:g}", exponent);
     }
@@ -182,9 +141,7 @@ Tensor<T> sqrt(const Tensor<T>& x) {
     Tensor<T> out(Array<T>(xt::sqrt(x.value())));
     // d(sqrt x)/dx = 1 / (2 sqrt x): saves the output, not the input
     return record<T>(out, "sqrt", {x}, {out}, "d(sqrt x)/dx = g/(2*sqrt(x))",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         return grads<T>(Array<T>(g / (T(2) * n.saved_value(0))));
-                     });
+                     [](const Node<T>& n, const Tensor<T>& g) { return grads<T>(div(g, mul(2.0, n.saved(0)))); });
 }
 
 template <class T>
@@ -192,9 +149,7 @@ Tensor<T> exp(const Tensor<T>& x) {
     Tensor<T> out(Array<T>(xt::exp(x.value())));
     // d(e^x)/dx = e^x
     return record<T>(out, "exp", {x}, {out}, "d(exp x)/dx = g*exp(x)",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         return grads<T>(Array<T>(g * n.saved_value(0)));
-                     });
+                     [](const Node<T>& n, const Tensor<T>& g) { return grads<T>(mul(g, n.saved(0))); });
 }
 
 template <class T>
@@ -202,9 +157,7 @@ Tensor<T> log(const Tensor<T>& x) {
     Tensor<T> out(Array<T>(xt::log(x.value())));
     // d(log x)/dx = 1/x
     return record<T>(out, "log", {x}, {x}, "d(log x)/dx = g/x",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         return grads<T>(Array<T>(g / n.saved_value(0)));
-                     });
+                     [](const Node<T>& n, const Tensor<T>& g) { return grads<T>(div(g, n.saved(0))); });
 }
 
 template <class T>
@@ -212,10 +165,11 @@ Tensor<T> abs(const Tensor<T>& x) {
     Tensor<T> out(Array<T>(xt::abs(x.value())));
     // d|x|/dx = sign(x), taken as 0 at 0 (as PyTorch does)
     return record<T>(out, "abs", {x}, {x}, "d|x|/dx = g*sign(x)",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         // sign(NaN) is 0, as PyTorch's sgn
-                         auto sign_times = [](T x, T y) { return y * T((x > T(0)) - (x < T(0))); };
-                         return grads<T>(std::move(*loops::binary(n.saved_value(0), g, to_shape(g.shape()), sign_times)));
+                     [](const Node<T>& n, const Tensor<T>& g) {
+                         // sign(x) is a constant here (its derivative is 0 almost everywhere); sign(NaN)
+                         // is 0, as PyTorch's sgn
+                         const Tensor<T> sign(loops::unary(n.saved_value(0), [](T v) { return T((v > T(0)) - (v < T(0))); }));
+                         return grads<T>(mul(g, sign));
                      });
 }
 

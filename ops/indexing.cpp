@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "ops/broadcast.hpp"
+#include "ops/elementwise.hpp"
 #include "ops/shape.hpp"
 
 namespace tg {
@@ -22,7 +23,66 @@ std::size_t axis_of(const char* op, int axis, std::size_t rank) {
 
 std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
 
+// The backward ops of narrow, take_rows and pick. Each is linear, and its backward is the forward
+// op it undoes, so that gradients through them can be differentiated again.
+
+// x written into zeros of `shape` at [start, start + x.shape[axis]) along axis.
+template <class T>
+Tensor<T> pad(const Tensor<T>& x, std::size_t axis, std::size_t start, const Shape& shape) {
+    Array<T> v = xt::zeros<T>(shape);
+    xt::xstrided_slice_vector sv(shape.size(), xt::all());
+    sv[axis] = xt::range(start, start + x.shape()[axis]);
+    xt::strided_view(v, sv) = x.value();
+    return record<T>(Tensor<T>(std::move(v)), "pad", {x}, {}, "dx = narrow(g)",
+                     [axis, start](const Node<T>& n, const Tensor<T>& g) {
+                         return grads<T>(narrow(g, static_cast<int>(axis), start, n.input_shape(0)[axis]));
+                     });
+}
+
+// dtable: zeros of `shape` with g[i] added into row index[i].
+template <class T>
+Tensor<T> add_rows(const Tensor<T>& g, const Array<std::int64_t>& index, const Shape& shape) {
+    Array<T> d = xt::zeros<T>(shape);
+    const std::size_t width = shape_numel(shape) / std::max<std::size_t>(shape[0], 1);
+    for (std::size_t i = 0; i < index.size(); ++i) {
+        T* row = d.data() + static_cast<std::size_t>(index.data()[i]) * width;
+        const T* gi = g.value().data() + i * width;
+        for (std::size_t j = 0; j < width; ++j) {
+            row[j] += gi[j];
+        }
+    }
+    return record<T>(Tensor<T>(std::move(d)), "add_rows", {g}, {}, "dg = take_rows(u, index)",
+                     [index](const Node<T>&, const Tensor<T>& u) { return grads<T>(take_rows(u, index)); });
+}
+
+// dx (n, c): g[i] at [i, cols[i]], 0 elsewhere.
+template <class T>
+Tensor<T> place(const Tensor<T>& g, const std::vector<std::int64_t>& cols, std::size_t c) {
+    Array<T> d = xt::zeros<T>({cols.size(), c});
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+        d.data()[i * c + static_cast<std::size_t>(cols[i])] = g.value()(i);
+    }
+    return record<T>(Tensor<T>(std::move(d)), "place", {g}, {}, "dg = pick(u, cols)",
+                     [cols](const Node<T>&, const Tensor<T>& u) { return grads<T>(pick(u, cols)); });
+}
+
 }  // namespace
+
+template <class T>
+Tensor<T> narrow(const Tensor<T>& x, int axis, std::size_t start, std::size_t length) {
+    const Shape s = x.shape();
+    const std::size_t a = axis_of("narrow", axis, s.size());
+    if (start + length > s[a]) {
+        throw ShapeError(fmt::format("narrow: [{}, {}) is outside axis {} of {}, which has {} elements", start,
+                                     start + length, axis, shape_str(s), s[a]));
+    }
+    xt::xstrided_slice_vector sv(s.size(), xt::all());
+    sv[a] = xt::range(start, start + length);
+    Array<T> v = xt::strided_view(x.value(), sv);
+    // the slice's gradient goes back where the slice came from, zeros elsewhere
+    return record<T>(Tensor<T>(std::move(v)), "narrow", {x}, {}, "dx = g padded with zeros",
+                     [a, start](const Node<T>& n, const Tensor<T>& g) { return grads<T>(pad(g, a, start, n.input_shape(0))); });
+}
 
 template <class T>
 Tensor<T> squeeze(const Tensor<T>& x, int axis) {
@@ -82,7 +142,7 @@ Tensor<T> expand(const Tensor<T>& x, const Shape& shape) {
     }
     // the adjoint of repeating is summing over the repeats
     return record<T>(Tensor<T>(broadcast_to<T>(x.value(), shape)), "expand", {x}, {}, "dx = sum of g over the repeated axes",
-                     [](const Node<T>& n, const Array<T>& g) { return grads<T>(sum_to_shape<T>(g, n.input_shape(0))); });
+                     [](const Node<T>& n, const Tensor<T>& g) { return grads<T>(sum_to(g, n.input_shape(0))); });
 }
 
 template <class T>
@@ -118,13 +178,11 @@ Tensor<T> cat(const std::vector<Tensor<T>>& xs, int axis) {
     }
     // each input gets back its own slice of g
     return record<T>(Tensor<T>(std::move(v)), "cat", xs, {}, "dx_k = the slice of g that x_k filled",
-                     [a, sizes](const Node<T>& n, const Array<T>& g) {
+                     [a, sizes](const Node<T>& n, const Tensor<T>& g) {
                          Grads<T> out;
                          std::size_t from = 0;
                          for (std::size_t k = 0; k < sizes.size(); ++k) {
-                             xt::xstrided_slice_vector sv(g.dimension(), xt::all());
-                             sv[a] = xt::range(from, from + sizes[k]);
-                             out.emplace_back(n.needs_grad(k) ? Array<T>(xt::strided_view(g, sv)) : Array<T>());
+                             out.push_back(n.needs_grad(k) ? narrow(g, static_cast<int>(a), from, sizes[k]) : Tensor<T>::none());
                              from += sizes[k];
                          }
                          return out;
@@ -165,16 +223,8 @@ Tensor<T> take_rows(const Tensor<T>& table, const Array<std::int64_t>& index) {
     }
     // each picked row's gradient is added into the row it came from: a row picked twice gets both
     return record<T>(Tensor<T>(std::move(v)), "take_rows", {table}, {}, "dtable[index[i]] += g[i]",
-                     [index, width](const Node<T>& n, const Array<T>& g) {
-                         Array<T> d = xt::zeros<T>(n.input_shape(0));
-                         for (std::size_t i = 0; i < index.size(); ++i) {
-                             T* row = d.data() + static_cast<std::size_t>(index.data()[i]) * width;
-                             const T* gi = g.data() + i * width;
-                             for (std::size_t j = 0; j < width; ++j) {
-                                 row[j] += gi[j];
-                             }
-                         }
-                         return grads<T>(std::move(d));
+                     [index](const Node<T>& n, const Tensor<T>& g) {
+                         return grads<T>(add_rows(g, index, n.input_shape(0)));
                      });
 }
 
@@ -206,16 +256,11 @@ Tensor<T> pick(const Tensor<T>& x, const std::vector<std::int64_t>& cols) {
     }
     // dx[i, cols[i]] = g[i], 0 elsewhere
     return record<T>(Tensor<T>(std::move(v)), "pick", {x}, {}, "dx[i, cols[i]] = g[i], 0 elsewhere",
-                     [cols, c](const Node<T>& nd, const Array<T>& g) {
-                         Array<T> d = xt::zeros<T>(nd.input_shape(0));
-                         for (std::size_t i = 0; i < cols.size(); ++i) {
-                             d.data()[i * c + static_cast<std::size_t>(cols[i])] = g(i);
-                         }
-                         return grads<T>(std::move(d));
-                     });
+                     [cols, c](const Node<T>&, const Tensor<T>& g) { return grads<T>(place(g, cols, c)); });
 }
 
 #define TG_INSTANTIATE(T)                                                                   \
+    template Tensor<T> narrow(const Tensor<T>&, int, std::size_t, std::size_t);             \
     template Tensor<T> squeeze(const Tensor<T>&, int);                                      \
     template Tensor<T> unsqueeze(const Tensor<T>&, int);                                    \
     template Tensor<T> flatten(const Tensor<T>&, int, int);                                 \

@@ -24,6 +24,8 @@ template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape
 // tensors joined along an existing axis (cat) or a new one (stack); the gradient is cut back
 template <class T> Tensor<T> cat(const std::vector<Tensor<T>>& xs, int axis = 0);
 template <class T> Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis = 0);
+// elements [start, start + length) along one axis (PyTorch's narrow); the gradient is padded back
+template <class T> Tensor<T> narrow(const Tensor<T>& x, int axis, std::size_t start, std::size_t length);
 
 // Rows of `table` picked by `index` (any shape): the result has shape index.shape + table.shape[1:],
 // so C[X] for an embedding table C (vocab, dim) and a batch of contexts X (N, block) is (N, block, dim).

@@ -4,6 +4,7 @@
 
 #include "ops/broadcast.hpp"
 #include "ops/indexing.hpp"
+#include "ops/reductions.hpp"
 #include "ops/shape.hpp"
 
 namespace tg {
@@ -45,29 +46,35 @@ Array<T> batched_gemm(const Array<T>& a, bool ta, const Array<T>& b, bool tb, Sh
     return out;
 }
 
-// The node: a and b of equal rank >= 2 with equal batch dimensions.
+// op(a) @ op(b) for a and b of equal rank >= 2 with equal batch dimensions, op = transpose (of
+// the last two axes) where asked: the node. Its backward is made of the same node with other
+// transposes, so it can be differentiated again; BLAS reads the transposes in place, no copy.
 template <class T>
-Tensor<T> matmul_batches(const Tensor<T>& a, const Tensor<T>& b) {
+Tensor<T> mm(const Tensor<T>& a, bool ta, const Tensor<T>& b, bool tb) {
     const Shape sa = a.shape();
-    const Shape sb = b.shape();
     const std::size_t d = sa.size();
     Shape so = sa;
-    so[d - 1] = sb[d - 1];
-    Tensor<T> out(batched_gemm<T>(a.value(), false, b.value(), false, so));
-    // C = A B: dA = G B^T, dB = A^T G (BLAS reads the transposes in place, no copy)
+    so[d - 2] = ta ? sa[d - 1] : sa[d - 2];
+    so[d - 1] = tb ? b.shape()[d - 2] : b.shape()[d - 1];
+    Tensor<T> out(batched_gemm<T>(a.value(), ta, b.value(), tb, so));
+    // C = A B: dA = G B^T, dB = A^T G; with A or B transposed, the same identities transposed
     return record<T>(out, "matmul", {a, b}, {a, b}, "dA = g @ B^T, dB = A^T @ g",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         const Array<T>& av = n.saved_value(0);
-                         const Array<T>& bv = n.saved_value(1);
-                         Grads<T> grads(2);
+                     [ta, tb](const Node<T>& n, const Tensor<T>& g) {
+                         const Tensor<T> A = n.saved(0), B = n.saved(1);
+                         Tensor<T> da = Tensor<T>::none(), db = Tensor<T>::none();
                          if (n.needs_grad(0)) {
-                             grads[0] = batched_gemm<T>(g, false, bv, true, n.input_shape(0));
+                             da = !ta ? mm(g, false, B, !tb) : tb ? mm(B, true, g, true) : mm(B, false, g, true);
                          }
                          if (n.needs_grad(1)) {
-                             grads[1] = batched_gemm<T>(av, true, g, false, n.input_shape(1));
+                             db = !tb ? mm(A, !ta, g, false) : ta ? mm(g, true, A, true) : mm(g, true, A, false);
                          }
-                         return grads;
+                         return grads<T>(da, db);
                      });
+}
+
+template <class T>
+Tensor<T> matmul_batches(const Tensor<T>& a, const Tensor<T>& b) {
+    return mm(a, false, b, false);
 }
 
 }  // namespace
@@ -148,25 +155,16 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const std::optiona
     // y = x W^T + b: dx = g W, dW = g^T x, db = sum of g over the rows
     return record<T>(
         Tensor<T>(std::move(y)), "linear", std::move(inputs), {x, weight},
-        "dx = g @ W, dW = g^T @ x, db = sum(g, 0)", [n, in, out](const Node<T>& node, const Array<T>& g) {
-            Grads<T> grads(node.inputs.size());
+        "dx = g @ W, dW = g^T @ x, db = sum(g, 0)", [](const Node<T>& node, const Tensor<T>& g) {
+            Grads<T> grads(node.inputs.size(), Tensor<T>::none());
             if (node.needs_grad(0)) {
-                grads[0] = xt::empty<T>({n, in});
-                gemm<T>(false, false, n, in, out, g.data(), node.saved_value(1).data(), grads[0].data());
+                grads[0] = mm(g, false, node.saved(1), false);
             }
             if (node.needs_grad(1)) {
-                grads[1] = xt::empty<T>({out, in});
-                gemm<T>(true, false, out, in, n, g.data(), node.saved_value(0).data(), grads[1].data());
+                grads[1] = mm(g, true, node.saved(0), false);
             }
             if (node.inputs.size() == 3 && node.needs_grad(2)) {
-                Array<T> db = xt::zeros<T>({out});
-                for (std::size_t i = 0; i < n; ++i) {
-                    const T* row = g.data() + i * out;
-                    for (std::size_t j = 0; j < out; ++j) {
-                        db.data()[j] += row[j];
-                    }
-                }
-                grads[2] = std::move(db);
+                grads[2] = sum(g, {0});
             }
             return grads;
         });

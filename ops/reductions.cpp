@@ -6,7 +6,10 @@
 #include <algorithm>
 
 #include "ops/broadcast.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/indexing.hpp"
 #include "ops/loops.hpp"
+#include "ops/shape.hpp"
 
 namespace tg {
 
@@ -87,32 +90,14 @@ Tensor<T> reduce(const char* op, const Tensor<T>& x, const Axes& axes, bool keep
     // axes (the adjoint of a sum is a broadcast)
     Tensor<T> y = record<T>(Tensor<T>(std::move(value)), op, {x}, {},
                      average ? "d(mean x)/dx = broadcast(g)/n" : "d(sum x)/dx = broadcast(g)",
-                     [axes, scale, leading](const Node<T>& n, const Array<T>& g) {
+                     [axes, scale](const Node<T>& n, const Tensor<T>& g) {
                          const Shape& shape = n.input_shape(0);
-                         if (shape_numel(shape) == 0) {
-                             return grads<T>(Array<T>(xt::zeros<T>(shape)));
-                         }
-                         if (leading) {
-                             // g has the kept trailing shape: repeat it down the reduced rows, scaled
-                             Array<T> dx = xt::empty<T>(shape);
-                             const std::size_t inner = g.size();
-                             const std::size_t rows = inner ? dx.size() / inner : 0;
-                             for (std::size_t r = 0; r < rows; ++r) {
-                                 T* out = dx.data() + r * inner;
-#pragma omp simd
-                                 for (std::size_t j = 0; j < inner; ++j) {
-                                     out[j] = g.data()[j] * scale;
-                                 }
-                             }
-                             return grads<T>(std::move(dx));
-                         }
-                         Array<T> kept = g;
-                         kept.reshape(keepdims_shape(shape, axes));
-                         Array<T> dx = broadcast_to<T>(kept, shape);
+                         const Shape kept = keepdims_shape(shape, axes);
+                         Tensor<T> small = reshape(g, std::vector<long>(kept.begin(), kept.end()));
                          if (scale != T(1)) {
-                             dx *= scale;
+                             small = mul(small, double(scale));  // scaled before it is repeated
                          }
-                         return grads<T>(std::move(dx));
+                         return grads<T>(expand(small, shape));
                      });
     if (y.grad_fn()) {
         y.grad_fn()->detail = fmt::format("{} [{}], n = {}{}", axes.size() == 1 ? "axis" : "axes", fmt::join(axes, ", "), count,

@@ -55,10 +55,9 @@ Tensor<T> reshape(const Tensor<T>& x, const std::vector<long>& shape) {
     v.reshape(to);
     // reshape moves no value: the gradient is reshaped back
     return record<T>(Tensor<T>(std::move(v)), "reshape", {x}, {}, "dx = reshape(g, x.shape)",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         Array<T> dx = g;
-                         dx.reshape(n.input_shape(0));
-                         return grads<T>(std::move(dx));
+                     [](const Node<T>& n, const Tensor<T>& g) {
+                         const Shape& s = n.input_shape(0);
+                         return grads<T>(reshape(g, std::vector<long>(s.begin(), s.end())));
                      });
 }
 
@@ -82,9 +81,7 @@ Tensor<T> permute(const Tensor<T>& x, const std::vector<std::size_t>& perm) {
     Tensor<T> out(Array<T>(xt::transpose(x.value(), perm)));
     // a permutation is undone by its inverse
     return record<T>(out, "permute", {x}, {}, "dx = permute(g, inverse(perm))",
-                     [inverse](const Node<T>&, const Array<T>& g) {
-                         return grads<T>(Array<T>(xt::transpose(g, inverse)));
-                     });
+                     [inverse](const Node<T>&, const Tensor<T>& g) { return grads<T>(permute(g, inverse)); });
 }
 
 template <class T>

@@ -5,7 +5,11 @@
 #include <cmath>
 
 #include "ops/broadcast.hpp"
+#include "ops/choice.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/indexing.hpp"
 #include "ops/reductions.hpp"
+#include "ops/shape.hpp"
 
 namespace tg {
 
@@ -46,6 +50,8 @@ Array<T> sum_kept(const Array<T>& a, const Axes& axes, const Shape& keep) {
     return s;
 }
 
+std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
+
 std::size_t count_of(const Shape& in, const Axes& axes) {
     std::size_t n = 1;
     for (std::size_t a : axes) {
@@ -66,7 +72,7 @@ Tensor<T> extreme(const char* op, const Tensor<T>& x, const std::vector<int>& ax
     const Shape keep = keepdims_shape(in, axes);
     if (x.numel() == 0) {  // reduced axes non-empty, another axis empty: an empty result
         return record<T>(Tensor<T>(result(Array<T>(xt::zeros<T>(keep)), in, axes, keepdims)), op, {x}, {}, "dx = 0 (empty)",
-                         [](const Node<T>& n, const Array<T>&) { return grads<T>(Array<T>(xt::zeros<T>(n.input_shape(0)))); });
+                         [](const Node<T>& n, const Tensor<T>&) { return grads<T>(Tensor<T>::zeros(n.input_shape(0))); });
     }
     Array<T> m = largest ? Array<T>(xt::amax(x.value(), axes, xt::evaluation_strategy::immediate))
                          : Array<T>(xt::amin(x.value(), axes, xt::evaluation_strategy::immediate));
@@ -81,13 +87,16 @@ Tensor<T> extreme(const char* op, const Tensor<T>& x, const std::vector<int>& ax
     Tensor<T> y(result(m, in, axes, keepdims));
     // the gradient goes to the elements equal to the result, split evenly among ties
     return record<T>(y, op, {x}, {x}, "dx = g / (number of ties) where x is the extreme, 0 elsewhere",
-                     [axes, keep, m](const Node<T>& n, const Array<T>& g) {
+                     [axes, keep, m](const Node<T>& n, const Tensor<T>& g) {
                          const Array<T>& xv = n.saved_value(0);
-                         // (a NaN result equals nothing: the slice's gradient is NaN, as in PyTorch)
-                         const Array<T> at = xt::cast<T>(xt::equal(xv, broadcast_to<T>(m, to_shape(xv.shape()))));
-                         const Array<T> ties = sum_kept(at, axes, keep);
-                         const Array<T> share = kept(Array<T>(g), keep) / ties;
-                         return grads<T>(Array<T>(at * broadcast_to<T>(share, to_shape(xv.shape()))));
+                         const Shape shape = to_shape(xv.shape());
+                         // which elements are the extreme, and how many tie: constants (the choice does
+                         // not change under a small step). A NaN result equals nothing: the slice's
+                         // gradient is NaN, as in PyTorch.
+                         const Tensor<T> at(Array<T>(xt::cast<T>(xt::equal(xv, broadcast_to<T>(m, shape)))));
+                         const Tensor<T> ties(sum_kept(at.value(), axes, keep));
+                         const Tensor<T> share = div(reshape(g, as_long(keep)), ties);
+                         return grads<T>(mul(at, expand(share, shape)));
                      });
 }
 
@@ -114,13 +123,11 @@ Tensor<T> var(const Tensor<T>& x, const std::vector<int>& axis_list, int correct
     const Array<T> v = sum_kept(Array<T>(xc * xc), axes, keep) / dof;
     // d var / dx_i = 2 (x_i - mean) / (n - correction); the mean's own dependence on x sums to 0
     return record<T>(Tensor<T>(result(v, in, axes, keepdims)), "var", {x}, {x}, "dx = g * 2 (x - mean) / (n - correction)",
-                     [axes, keep, dof](const Node<T>& nd, const Array<T>& g) {
-                         const Array<T>& xv = nd.saved_value(0);
-                         const Shape shape = to_shape(xv.shape());
-                         Array<T> m = sum_kept(xv, axes, keep);
-                         m /= static_cast<T>(xv.size() / std::max<std::size_t>(m.size(), 1));
-                         const Array<T> gb = broadcast_to<T>(kept(Array<T>(g), keep), shape);
-                         return grads<T>(Array<T>(gb * T(2) * (xv - broadcast_to<T>(m, shape)) / dof));
+                     [axes, keep, dof](const Node<T>& nd, const Tensor<T>& g) {
+                         const Tensor<T> x = nd.saved(0);
+                         const Tensor<T> xc = sub(x, mean(x, std::vector<int>(axes.begin(), axes.end()), true));
+                         const Tensor<T> gb = expand(reshape(g, as_long(keep)), x.shape());
+                         return grads<T>(div(mul(mul(gb, 2.0), xc), double(dof)));
                      });
 }
 
@@ -131,9 +138,10 @@ Tensor<T> std(const Tensor<T>& x, const std::vector<int>& axes, int correction, 
     const Tensor<T> v = var(x, axes, correction, keepdims);
     Tensor<T> out(Array<T>(xt::sqrt(v.value())));
     return record<T>(out, "std", {v}, {out}, "d sqrt(v)/dv = g / (2 std), 0 where std = 0",
-                     [](const Node<T>& n, const Array<T>& g) {
-                         const Array<T>& s = n.saved_value(0);
-                         return grads<T>(Array<T>(xt::where(xt::equal(s, T(0)), T(0), g / (T(2) * s))));
+                     [](const Node<T>& n, const Tensor<T>& g) {
+                         const Tensor<T> s = n.saved(0);
+                         const Array<bool> nonzero = xt::not_equal(s.value(), T(0));
+                         return grads<T>(tg::where(nonzero, div(g, mul(2.0, s)), Tensor<T>::scalar(T(0))));
                      });
 }
 
@@ -153,12 +161,11 @@ Tensor<T> logsumexp(const Tensor<T>& x, const std::vector<int>& axis_list, bool 
     const Array<T> lse = xt::log(s) + m;
     Tensor<T> out(result(lse, in, axes, keepdims));
     // d lse / dx_i = exp(x_i - lse): the softmax
-    return record<T>(out, "logsumexp", {x}, {x}, "dx = g * exp(x - logsumexp(x))",
-                     [keep, lse](const Node<T>& n, const Array<T>& g) {
-                         const Array<T>& xv = n.saved_value(0);
-                         const Shape shape = to_shape(xv.shape());
-                         return grads<T>(Array<T>(broadcast_to<T>(kept(Array<T>(g), keep), shape) *
-                                                  xt::exp(xv - broadcast_to<T>(lse, shape))));
+    return record<T>(out, "logsumexp", {x}, {x, out}, "dx = g * exp(x - logsumexp(x))",
+                     [keep](const Node<T>& n, const Tensor<T>& g) {
+                         const Tensor<T> x = n.saved(0);
+                         const Tensor<T> lse = reshape(n.saved(1), as_long(keep));
+                         return grads<T>(mul(expand(reshape(g, as_long(keep)), x.shape()), exp(sub(x, lse))));
                      });
 }
 

@@ -268,12 +268,12 @@ std::vector<Quantity> named_quantities(const Tensor<T>& root, const std::optiona
             f.formula = expression_of(tape, static_cast<std::size_t>(&e - tape.data()));
             forward.push_back(f);
         }
-        if (e.tensor->has_grad && e.tensor != root.impl()) {  // dL/dL = 1 is the seed, not an answer
+        if (e.tensor->grad && e.tensor != root.impl()) {  // dL/dL = 1 is the seed, not an answer
             Quantity b;
             b.file = "d" + name;
             b.node = name;
             b.symbol = "dL/d" + name;
-            b.expected = xt::cast<double>(e.tensor->grad);
+            b.expected = xt::cast<double>(e.tensor->grad->value());
             backward.push_back(b);
         }
     }
@@ -284,7 +284,7 @@ std::vector<Quantity> named_quantities(const Tensor<T>& root, const std::optiona
         const std::string name = b.file.substr(1);
         for (const auto& e : tape) {
             for (std::size_t in : e.inputs) {
-                if (tape[in].tensor->name == name && !e.tensor->name.empty() && e.tensor->has_grad &&
+                if (tape[in].tensor->name == name && !e.tensor->name.empty() && e.tensor->grad &&
                     std::find(b.from.begin(), b.from.end(), "d" + e.tensor->name) == b.from.end()) {
                     b.from.push_back("d" + e.tensor->name);
                 }

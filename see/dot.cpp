@@ -69,12 +69,12 @@ std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
         const TensorImpl<T>& t = *tape[i].tensor;
         const Array<T>& v = t.data->array;
         const bool show_value = options.values && v.size() <= options.max_values;
-        const bool show_grad = options.grads && t.has_grad && t.grad.size() <= options.max_values;
+        const bool show_grad = options.grads && t.grad && t.grad->value().size() <= options.max_values;
         std::string label = fmt::format("<table border=\"0\" cellborder=\"0\" cellspacing=\"0\" cellpadding=\"1\">"
                                         "<tr><td colspan=\"2\"><b>{}</b>  {} {}</td></tr>",
                                         html(tape[i].label), shape_str(to_shape(v.shape())), dtype_name<T>());
         const std::vector<std::string> vr = show_value ? rows(v, options.max_values) : std::vector<std::string>{};
-        const std::vector<std::string> gr = show_grad ? rows(t.grad, options.max_values) : std::vector<std::string>{};
+        const std::vector<std::string> gr = show_grad ? rows(t.grad->value(), options.max_values) : std::vector<std::string>{};
         if (!vr.empty() || !gr.empty()) {
             label += fmt::format("<tr><td align=\"left\">{}</td><td align=\"left\">{}</td></tr>",
                                  vr.empty() ? "" : "<i>value</i>", gr.empty() ? "" : "<i>grad</i>");

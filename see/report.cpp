@@ -68,7 +68,7 @@ Side<T> run_side(const BnCase<T>& c, nn::BatchNormImpl impl, const ReportOptions
         }
         ++s.cost.nodes;
         s.cost.saved_bytes += fn->captured_bytes;
-        for (const auto& saved : fn->saved) {
+        for (const auto& saved : fn->saved_tensors) {
             if (storages.insert(saved.storage.get()).second) {
                 s.cost.saved_bytes += saved.storage->array.size() * sizeof(T);
             }

@@ -76,8 +76,9 @@ public:
         }
     }
 
-    void on_node(const TensorImpl<T>& output, const Node<T>& node, const Array<T>& upstream,
+    void on_node(const TensorImpl<T>& output, const Node<T>& node, const Tensor<T>& upstream_tensor,
                  const Grads<T>& contributions) override {
+        const Array<T>& upstream = upstream_tensor.value();
         const std::size_t i = at_.at(&output);
         TraceStep<T> s;
         s.output = tape_[i].label;
@@ -87,11 +88,11 @@ public:
         s.upstream = upstream;
         s.index = i;
         for (std::size_t k = 0; k < node.inputs.size(); ++k) {
-            if (!node.inputs[k]->requires_grad) {
+            if (!node.inputs[k]->requires_grad || !contributions[k].defined()) {
                 continue;
             }
             const std::size_t to = at_.at(node.inputs[k].get());
-            s.sent.push_back(Contribution<T>{s.output, tape_[to].label, contributions[k],
+            s.sent.push_back(Contribution<T>{s.output, tape_[to].label, contributions[k].value(),
                                              broadcast_note(node.input_shape(k), to_shape(upstream.shape()), node.op), to});
             if (received_[to].empty()) {
                 order_.push_back(to);

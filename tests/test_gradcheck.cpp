@@ -13,8 +13,8 @@ namespace {
 Tensor<double> wrong_square(const Tensor<double>& x) {
     Tensor<double> out(Array<double>(xt::square(x.value())));
     return tg::record<double>(out, "wrong_square", {x}, {x}, "(wrong) g*x",
-                              [](const Node<double>& n, const Array<double>& g) {
-                                  return tg::grads<double>(Array<double>(g * n.saved_value(0)));
+                              [](const Node<double>& n, const Tensor<double>& g) {
+                                  return tg::grads<double>(tg::mul(g, n.saved(0)));
                               });
 }
 
@@ -22,10 +22,10 @@ Tensor<double> wrong_square(const Tensor<double>& x) {
 Tensor<double> ignores_upstream(const Tensor<double>& x) {
     Tensor<double> out(Array<double>(2.0 * x.value()));
     return tg::record<double>(out, "ignores_upstream", {x}, {}, "(wrong) 2",
-                              [](const Node<double>& n, const Array<double>&) {
+                              [](const Node<double>& n, const Tensor<double>&) {
                                   Array<double> two(n.input_shape(0));
                                   two.fill(2.0);
-                                  return tg::grads<double>(two);
+                                  return tg::grads<double>(Tensor<double>(two));
                               });
 }
 
