@@ -32,6 +32,7 @@
 #include "see/exercise.hpp"
 #include "see/fused.hpp"
 #include "see/html.hpp"
+#include "see/orders.hpp"
 #include "see/report.hpp"
 #include "see/tape.hpp"
 #include "see/textbook.hpp"

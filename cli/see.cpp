@@ -258,9 +258,33 @@ json reports_into(const SeeArgs& a, const tg::see::BnCase<T>& c, std::string& te
     return all;
 }
 
+// The order-2 or order-3 reports, for float64 and float32.
+template <class T>
+int compare_orders(const SeeArgs& a, const tg::see::BnCase<T>& c) {
+    if (a.format == "html") {
+        throw tg::ValueError(fmt::format("compare: --order {} prints text, md or json; the HTML page shows the first order "
+                                         "(leave --order out)", a.order));
+    }
+    tg::see::ReportOptions o;
+    o.repeats = a.repeats;
+    o.numeric_limit = a.numeric_limit;
+    json all = json::array();
+    std::string text;
+    for (const tg::see::OrderReport& r : {tg::see::compare_orders(c.template as<double>(), a.order, o),
+                                          tg::see::compare_orders(c.template as<float>(), a.order, o)}) {
+        all.push_back(tg::see::order_report_json(r));
+        text += (a.format == "md" ? tg::see::order_report_markdown(r) : tg::see::order_report_text(r)) + "\n";
+    }
+    fmt::print("{}", a.format == "json" ? json{{"reports", all}}.dump(2) + "\n" : text);
+    return 0;
+}
+
 template <class T>
 int compare(const SeeArgs& a) {
     const auto c = load<T>(a);
+    if (a.order != 1) {
+        return compare_orders(a, c);
+    }
     if (a.format == "html") {
         tg::see::HtmlPage page(page_title(c));
         add_report_tab(page, a, c);
@@ -363,6 +387,11 @@ CLI::App* add_compare_command(CLI::App& app, SeeArgs& a) {
     add_common(cmd, a, "composite", true, true);
     cmd->remove_option(cmd->get_option("--out"));   // it writes no file (but --save-input)
     cmd->remove_option(cmd->get_option("--impl"));  // it runs both
+    cmd->add_option("--order", a.order,
+                    "1: the gradients (default); 2: Hessian-vector products, d/dx and d/dgamma of <dx, v>; 3: third "
+                    "derivatives along two directions; orders 2 and 3 are checked against central differences of the "
+                    "order below")
+        ->check(CLI::Range(1, 3));
     return cmd;
 }
 

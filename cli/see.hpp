@@ -13,6 +13,7 @@ struct SeeArgs {
     std::size_t max_values = 12;
     std::size_t repeats = 21;
     std::size_t numeric_limit = 4096;
+    int order = 1;            // compare: 1, or 2 and 3 for the derivatives of the gradient
     std::string save_input;  // folder for the case's x, dy, gamma, beta (.npy)
     std::string html;        // walkthrough: the page to write
 };
