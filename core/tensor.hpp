@@ -143,6 +143,11 @@ struct BackwardOptions {
     // default: a gradient graph will usually be differentiated, which needs the saved tensors).
     std::optional<bool> retain_graph;
     // Record the gradient computation itself, so that the gradients can be differentiated again.
+    //
+    // Note: as in PyTorch, a .grad left by such a backward holds a graph that holds the tensor it
+    // belongs to (x.grad = 2*x refers to x): a reference cycle, never freed on its own. Call
+    // x.zero_grad() on every tensor that got a gradient once you are done with it, or use
+    // tg::grad, which writes no .grad.
     bool create_graph = false;
 };
 

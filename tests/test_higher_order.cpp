@@ -64,6 +64,7 @@ TEST_CASE("backward with create_graph leaves a .grad that can be differentiated:
     const Tensor<double> dp = tg::grad<double>({penalty}, {x})[0];
     const Array<double> want = 8.0 * x.value() * w.value() * w.value();
     CHECK(tgtest::max_abs_diff(dp.value(), want) < 1e-13);
+    x.zero_grad();  // x.grad refers to x: the cycle PyTorch has too, broken here as it advises
 }
 
 TEST_CASE("grad follows torch.autograd.grad: several outputs and inputs, grad_outputs, allow_unused") {
@@ -109,6 +110,8 @@ TEST_CASE("retain_grad, NoGradGuard and anomaly mode under create_graph") {
         REQUIRE(h.grad_tensor().requires_grad());
         const Tensor<double> d = tg::grad<double>({tg::sum(h.grad_tensor())}, {x})[0];  // d(2x^2)/dx = 4x
         CHECK(tgtest::max_abs_diff(d.value(), Array<double>(4.0 * x.value())) < 1e-14);
+        h.zero_grad();  // break the cycle h.grad -> graph -> h
+        x.zero_grad();
     }
     SUBCASE("create_graph records the gradient's graph even inside a NoGradGuard, as PyTorch's engine") {
         Tensor<double> x = random_tensor({4}, 10);
