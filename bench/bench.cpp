@@ -78,7 +78,7 @@ Run tg_batchnorm(std::size_t n, std::size_t d, bool composite) {
     o.impl = composite ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
     auto bn = std::make_shared<tg::nn::BatchNorm1d<T>>(d, o);
     auto x = std::make_shared<Tensor<T>>(randn<T>({n, d}, 1, 1, 2), true);
-    auto dy = std::make_shared<Array<T>>(randn<T>({n, d}, 2));
+    auto dy = std::make_shared<Tensor<T>>(randn<T>({n, d}, 2));  // as libtorch's side: a tensor, not copied
     return [bn, x, dy] {
         x->zero_grad();
         bn->zero_grad();

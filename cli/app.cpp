@@ -33,6 +33,7 @@ int run_cli(int argc, char** argv, bool check_only) {
     CLI::App app{"tapegrad: a miniature tape-based autograd framework. Without a subcommand it runs "
                  "`walkthrough` with its defaults."};
     app.require_subcommand(0, 1);
+    app.set_version_flag("--version", "tapegrad " TAPEGRAD_VERSION);
     SeeArgs walk, graph, trace, compare;
     add_walkthrough_command(app, walk);
     add_graph_command(app, graph);
@@ -101,6 +102,8 @@ int run_cli(int argc, char** argv, bool check_only) {
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         fail_line(fmt::format("{} (see tapegrad --help)", e.what()));

@@ -298,11 +298,11 @@ void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seed
 }  // namespace
 
 template <class T>
-void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions options,
+void run_backward(const Tensor<T>& root, const Tensor<T>* seed, BackwardOptions options,
                   BackwardObserver<T>* observer) {
     std::vector<Tensor<T>> given;
     if (seed) {
-        given.push_back(Tensor<T>(*seed));
+        given.push_back(*seed);  // shares its values: the engine copies before it adds in place
     }
     const std::vector<Tensor<T>> roots{root};
     const std::vector<Tensor<T>> seeds = seeds_for<T>("backward", roots, given);
@@ -349,17 +349,24 @@ void Tensor<T>::backward(BackwardOptions options) const {
 
 template <class T>
 void Tensor<T>::backward(const Array<T>& seed, BackwardOptions options) const {
+    const Tensor<T> as_tensor(seed);
+    run_backward<T>(*this, &as_tensor, options);
+}
+
+template <class T>
+void Tensor<T>::backward(const Tensor<T>& seed, BackwardOptions options) const {
     run_backward<T>(*this, &seed, options);
 }
 
 #define TG_INSTANTIATE(T)                                                                                       \
     template std::vector<TensorImpl<T>*> topological_order(const Tensor<T>&);                                   \
     template std::vector<TensorImpl<T>*> topological_order(const std::vector<Tensor<T>>&);                      \
-    template void run_backward(const Tensor<T>&, const Array<T>*, BackwardOptions, BackwardObserver<T>*);       \
+    template void run_backward(const Tensor<T>&, const Tensor<T>*, BackwardOptions, BackwardObserver<T>*);       \
     template std::vector<Tensor<T>> grad(const std::vector<Tensor<T>>&, const std::vector<Tensor<T>>&,          \
                                          const std::vector<Tensor<T>>&, GradOptions);                          \
     template void Tensor<T>::backward(BackwardOptions) const;                                                   \
-    template void Tensor<T>::backward(const Array<T>&, BackwardOptions) const;
+    template void Tensor<T>::backward(const Array<T>&, BackwardOptions) const;                               \
+    template void Tensor<T>::backward(const Tensor<T>&, BackwardOptions) const;
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE

@@ -24,7 +24,7 @@ public:
 // dL/d(leaf) for every leaf that requires a gradient, accumulated into leaf.grad(); `seed` points
 // to dL/d(root) (may be null when root has one element: then 1).
 template <class T>
-void run_backward(const Tensor<T>& root, const Array<T>* seed, BackwardOptions options,
+void run_backward(const Tensor<T>& root, const Tensor<T>* seed, BackwardOptions options,
                   BackwardObserver<T>* observer = nullptr);
 
 // The gradients of `outputs` with respect to `inputs`, as PyTorch's torch.autograd.grad: the

@@ -207,7 +207,10 @@ public:
     Tensor detach() const;
 
     void backward(BackwardOptions options = {}) const;
+    // seed = dL/d(this), of this tensor's shape. As an Array it is copied once; as a Tensor its
+    // values are shared (PyTorch's backward(gradient)), which saves the copy on large outputs.
     void backward(const Array<T>& seed, BackwardOptions options = {}) const;
+    void backward(const Tensor<T>& seed, BackwardOptions options = {}) const;
 
     const std::shared_ptr<Node<T>>& grad_fn() const { return impl_->grad_fn; }
     const std::shared_ptr<TensorImpl<T>>& impl() const { return impl_; }

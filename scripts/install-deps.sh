@@ -8,6 +8,7 @@ packages=(
   libxtensor-dev xtl-dev libxsimd-dev # arrays
   libxtensor-blas-dev libopenblas-dev # matmul through BLAS
   libfmt-dev                          # formatting
+  pkgconf                             # the installed copy found through pkg-config (a test)
   doctest-dev                         # tests
   python3-numpy                       # the exercises' NumPy starters, run by the tests
   chromium chromium-driver python3-selenium  # the step-through page, tested in a real browser

@@ -144,7 +144,8 @@ Trace<T> trace_backward(const Tensor<T>& root, std::optional<Array<T>> seed, Bac
                                  fn ? fn->op : "", tape[i].inputs, tape[i].tensor->requires_grad});
     }
     Recorder<T> recorder(tape, trace);
-    run_backward(root, seed ? &*seed : nullptr, options, &recorder);
+    const std::optional<Tensor<T>> seed_tensor = seed ? std::optional<Tensor<T>>(Tensor<T>(std::move(*seed))) : std::nullopt;
+    run_backward(root, seed_tensor ? &*seed_tensor : nullptr, options, &recorder);
     recorder.finish();
     return trace;
 }
