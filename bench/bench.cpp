@@ -106,9 +106,9 @@ Run tg_matmul(std::size_t m, std::size_t k, std::size_t n) {
 
 Run tg_mlp_step(std::size_t batch) {
     tg::nn::MlpConfig m;
-    m.bn = "fused";
+    m.bn = tg::nn::BatchNormImpl::fused;
     auto model = tg::nn::make_mlp<float>(784, 10, m);
-    std::shared_ptr<tg::nn::Optimizer<float>> opt = tg::nn::make_optimizer(*model, {"adam", 1e-3});
+    std::shared_ptr<tg::nn::Optimizer<float>> opt = tg::nn::make_optimizer(*model, {tg::nn::OptimizerKind::adam, 1e-3});
     std::mt19937_64 gen(5);
     auto x = std::make_shared<Tensor<float>>(Array<float>(xt::empty<float>({batch, std::size_t{784}})));
     for (auto& v : x->mutable_value()) v = static_cast<float>(std::uniform_real_distribution<double>(0, 1)(gen));

@@ -8,6 +8,7 @@
 #include <exception>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "cli/bn.hpp"
 #include "cli/demo.hpp"
@@ -34,71 +35,29 @@ int run_cli(int argc, char** argv, bool check_only) {
                  "`walkthrough` with its defaults."};
     app.require_subcommand(0, 1);
     app.set_version_flag("--version", "tapegrad " TAPEGRAD_VERSION);
-    SeeArgs walk, graph, trace, compare;
-    add_walkthrough_command(app, walk);
-    add_graph_command(app, graph);
-    add_trace_command(app, trace);
-    add_compare_command(app, compare);
-    BnArgs bn;
-    add_bn_command(app, bn);
-    app.add_subcommand("demo", "build a small expression, run backward and print the gradients");
-    TrainArgs train, experiment;
-    add_train_command(app, train);
-    add_experiment_command(app, experiment);
-    ExerciseArgs exercise;
-    exercise.program = argc > 0 && argv[0] ? argv[0] : "tapegrad";
-    add_exercise_command(app, exercise);
-    CheckArgs check;
-    add_check_command(app, check);
+    // Every subcommand, in the order --help lists them; the first runs when none is named.
+    const std::vector<Command> commands{
+        walkthrough_command(app),
+        graph_command(app),
+        trace_command(app),
+        compare_command(app),
+        bn_command(app),
+        demo_command(app),
+        train_command(app),
+        experiment_command(app),
+        exercise_command(app, argc > 0 && argv[0] ? argv[0] : "tapegrad"),
+        check_command(app),
+    };
 
     try {
         app.parse(argc, argv);
+        auto chosen = std::find_if(commands.begin(), commands.end(), [](const Command& c) { return c.cli->parsed(); });
+        const Command& command = chosen == commands.end() ? commands.front() : *chosen;
         if (check_only) {
-            if (app.got_subcommand("train")) {
-                check_train_args(train);
-            } else if (app.got_subcommand("experiment")) {
-                check_train_args(experiment);
-            } else if (app.got_subcommand("bn")) {
-                check_bn_args(bn);
-            } else if (app.got_subcommand("exercise")) {
-                check_exercise_args(exercise);
-            } else if (app.got_subcommand("check")) {
-                // reads the learner's folder: nothing to check without it
-            } else {
-                for (const SeeArgs* see : {&walk, &graph, &trace, &compare}) {
-                    check_bn_args(see->bn);
-                }
-            }
+            command.check();
             return 0;
         }
-        if (app.got_subcommand("bn")) {
-            return run_bn(bn);
-        }
-        if (app.got_subcommand("train")) {
-            return run_train(train);
-        }
-        if (app.got_subcommand("experiment")) {
-            return run_experiment_bn(experiment);
-        }
-        if (app.got_subcommand("exercise")) {
-            return run_exercise(exercise);
-        }
-        if (app.got_subcommand("check")) {
-            return run_check(check);
-        }
-        if (app.got_subcommand("demo")) {
-            return run_demo();
-        }
-        if (app.got_subcommand("graph")) {
-            return run_graph(graph);
-        }
-        if (app.got_subcommand("trace")) {
-            return run_trace(trace);
-        }
-        if (app.got_subcommand("compare")) {
-            return run_compare(compare);
-        }
-        return run_walkthrough(walk);
+        return command.run();
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {

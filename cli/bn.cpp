@@ -54,21 +54,23 @@ void add_bn_options(CLI::App* cmd, BnArgs& a, bool files_required) {
     cmd->add_option("--out", a.out, "folder for the files written (created if missing)")->capture_default_str();
 }
 
-void add_bn_command(CLI::App& app, BnArgs& a) {
+Command bn_command(CLI::App& app) {
     CLI::App* bn = app.add_subcommand(
         "bn",
         "one BatchNorm step (forward and backward) on .npy files; writes y.npy and dx.npy (and "
         "dgamma.npy, dbeta.npy with affine; running_mean.npy, running_var.npy, "
         "num_batches_tracked.npy after a training step with tracking) into --out");
-    add_bn_options(bn, a, true);
+    return make_command(
+        bn, std::make_shared<BnArgs>(), [](CLI::App* cmd, BnArgs& a) { add_bn_options(cmd, a, true); },
+        [](const BnArgs& a) { check_bn_args(a); }, run_bn);
 }
 
 namespace {
 
 // Reads a file's header, naming the option in any error.
-tg::NpyInfo info_for(const std::string& cmd, const std::string& option, const std::string& path) {
+tg::nn::NpyInfo info_for(const std::string& cmd, const std::string& option, const std::string& path) {
     try {
-        return tg::read_npy_info(path);
+        return tg::nn::read_npy_info(path);
     } catch (const tg::IoError& e) {
         throw tg::IoError(fmt::format("{}: {} {}", cmd, option, e.what()));
     }
@@ -77,13 +79,13 @@ tg::NpyInfo info_for(const std::string& cmd, const std::string& option, const st
 // Loads a float array for option `option`, with the dtype of x.
 template <class T>
 Array<T> load_as(const std::string& cmd, const std::string& option, const std::string& path) {
-    const tg::NpyInfo info = info_for(cmd, option, path);
+    const tg::nn::NpyInfo info = info_for(cmd, option, path);
     if (info.descr != (std::is_same_v<T, float> ? "<f4" : "<f8")) {
         throw tg::DtypeError(fmt::format("{}: {} {} holds {} values but x is {}; give every file x's dtype",
-                                         cmd, option, path, tg::npy_dtype_name(info.descr), tg::dtype_name<T>()));
+                                         cmd, option, path, tg::nn::npy_dtype_name(info.descr), tg::dtype_name<T>()));
     }
     try {
-        return tg::load_npy<T>(path);
+        return tg::nn::load_npy<T>(path);
     } catch (const tg::IoError& e) {
         throw tg::IoError(fmt::format("{}: {} {}", cmd, option, e.what()));
     }
@@ -104,7 +106,7 @@ std::string case_dtype(const BnArgs& a) {
     if (a.x.empty()) {
         return "float64";
     }
-    const tg::NpyInfo info = info_for(a.command, "--x", a.x);
+    const tg::nn::NpyInfo info = info_for(a.command, "--x", a.x);
     if (info.descr == "<f4") {
         return "float32";
     }
@@ -112,7 +114,7 @@ std::string case_dtype(const BnArgs& a) {
         return "float64";
     }
     throw tg::DtypeError(fmt::format("{}: --x {} holds {} values; expected float32 or float64", a.command, a.x,
-                                     tg::npy_dtype_name(info.descr)));
+                                     tg::nn::npy_dtype_name(info.descr)));
 }
 
 tg::nn::BatchNormOptions check_bn_args(const BnArgs& a) {
@@ -221,7 +223,7 @@ int run(const BnArgs& a) {
 
     std::filesystem::create_directories(a.out);
     const std::filesystem::path out(a.out);
-    auto save = [&](const char* name, const auto& array) { tg::save_npy((out / name).string(), array); };
+    auto save = [&](const char* name, const auto& array) { tg::nn::save_npy((out / name).string(), array); };
     save("y.npy", y.value());
     save("dx.npy", x.grad());
     if (o.affine) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/command.hpp"
 #include "see/bn_case.hpp"
 
 namespace tgcli {
@@ -48,7 +49,7 @@ tg::see::BnCase<T> load_case(const BnArgs& args);
 // "float32" or "float64": x's dtype, or float64 for a random input.
 std::string case_dtype(const BnArgs& args);
 
-void add_bn_command(CLI::App& app, BnArgs& args);
+Command bn_command(CLI::App& app);
 int run_bn(const BnArgs& args);
 
 }  // namespace tgcli

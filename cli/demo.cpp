@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "see/values.hpp"
+#include "tapegrad.hpp"
 
 namespace tgcli {
 
@@ -16,8 +17,6 @@ using tg::Tensor;
 std::string values(const Array<double>& a) {
     return fmt::format("{} {}", tg::shape_str(tg::to_shape(a.shape())), tg::see::show(a, a.size()));
 }
-
-}  // namespace
 
 int run_demo() {
     fmt::print("tapegrad demo: build an expression, run backward, read the gradients\n\n");
@@ -50,6 +49,13 @@ int run_demo() {
                                                        b.detach().named("b").set_requires_grad()});
     fmt::print("\n3. The same gradients checked by central differences:\n{}", check.summary());
     return check.ok ? 0 : 1;
+}
+
+}  // namespace
+
+Command demo_command(CLI::App& app) {
+    return Command{app.add_subcommand("demo", "build a small expression, run backward and print the gradients"), [] {},
+                   run_demo};
 }
 
 }  // namespace tgcli

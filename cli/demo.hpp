@@ -1,10 +1,10 @@
 #pragma once
 
-#include "tapegrad.hpp"
+#include "cli/command.hpp"
 
 namespace tgcli {
 
-// The main job for now: a scalar expression and a small network layer, each with its gradients.
-int run_demo();
+// `tapegrad demo`: a scalar expression and a small network layer, each with its gradients.
+Command demo_command(CLI::App& app);
 
 }  // namespace tgcli

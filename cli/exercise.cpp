@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "nn/files.hpp"
-#include "nn/npy.hpp"
+#include "nn/io/files.hpp"
+#include "nn/io/npy.hpp"
 #include "see/embedded.hpp"
 #include "see/exercise.hpp"
 #include "see/html.hpp"
@@ -66,15 +66,10 @@ Exit code: 0 when everything handed in is right, 1 otherwise.)";
 
 template <class T>
 void save(const fs::path& dir, const std::string& name, const tg::Array<T>& a) {
-    tg::save_npy((dir / (name + ".npy")).string(), a);
+    tg::nn::save_npy((dir / (name + ".npy")).string(), a);
 }
 
-}  // namespace
-
-void add_exercise_command(CLI::App& app, ExerciseArgs& a) {
-    auto* cmd = app.add_subcommand("exercise",
-                                   "write an exercise to solve by hand and grade with `tapegrad check`: bn (batch "
-                                   "norm's backward in the derivation's steps) or mlp (makemore part 4's network)");
+void add_exercise_options(CLI::App* cmd, ExerciseArgs& a) {
     cmd->add_option("kind", a.kind, "bn or mlp")->check(CLI::IsMember({"bn", "mlp"}))->capture_default_str();
     cmd->add_option("--out", a.out, "folder to write it into (default exercise_<kind>); must not hold an exercise yet");
     cmd->add_option("--seed", a.seed, "seed of the inputs")->capture_default_str();
@@ -82,10 +77,7 @@ void add_exercise_command(CLI::App& app, ExerciseArgs& a) {
     cmd->add_option("--d", a.d, "bn: features")->capture_default_str();
 }
 
-void add_check_command(CLI::App& app, CheckArgs& a) {
-    auto* cmd = app.add_subcommand("check",
-                                   "grade your own gradients: every <name>.npy in --mine against the engine, in backward "
-                                   "order, and an explanation of the first wrong one");
+void add_check_options(CLI::App* cmd, CheckArgs& a) {
     cmd->add_option("--mine", a.mine, "the folder with your .npy files")->required();
     cmd->add_option("--exercise", a.exercise, "the exercise folder (exercise.json and the inputs); default: --mine");
     cmd->add_option("--format", a.format, "text, md (Markdown) or json")
@@ -122,8 +114,8 @@ int run_exercise(const ExerciseArgs& a) {
         manifest["eps"] = e.eps;
         inputs = fmt::format("x.npy and dy.npy ({} x {}), gamma.npy and beta.npy", a.n, a.d);
         fs::create_directories(dir / "cpp");
-        tg::write_file_atomically((dir / "cpp" / "bn_backward.cpp").string(), {starter("bn_backward.cpp")});
-        tg::write_file_atomically((dir / "cpp" / "CMakeLists.txt").string(), {cpp_project("bn_backward")});
+        tg::nn::write_file_atomically((dir / "cpp" / "bn_backward.cpp").string(), {starter("bn_backward.cpp")});
+        tg::nn::write_file_atomically((dir / "cpp" / "CMakeLists.txt").string(), {cpp_project("bn_backward")});
     } else {
         const tg::see::MlpExercise e = tg::see::make_mlp_exercise(a.seed);
         save(dir, "embcat", e.embcat), save(dir, "Yb", e.Yb), save(dir, "W1", e.W1), save(dir, "b1", e.b1);
@@ -131,8 +123,8 @@ int run_exercise(const ExerciseArgs& a) {
         inputs = fmt::format("embcat.npy ({} x {}), Yb.npy and the parameters W1, b1, bngain, bnbias, W2, b2",
                              e.embcat.shape()[0], e.embcat.shape()[1]);
     }
-    tg::write_file_atomically((dir / script).string(), {starter(script)});
-    tg::write_file_atomically((dir / "exercise.json").string(), {manifest.dump(2) + "\n"});
+    tg::nn::write_file_atomically((dir / script).string(), {starter(script)});
+    tg::nn::write_file_atomically((dir / "exercise.json").string(), {manifest.dump(2) + "\n"});
     const std::string d = quote(dir.string());
     fmt::print("Wrote the {} exercise (seed {}) to {}: {}, the NumPy starter {}{}.\n", a.kind, a.seed, dir.string(), inputs,
                script, a.kind == "bn" ? " and a C++ starter in cpp/" : "");
@@ -158,7 +150,7 @@ int run_check(const CheckArgs& a) {
         throw tg::IoError(fmt::format("check: {} is not valid JSON: {}", manifest_path.string(), e.what()));
     }
     const std::string kind = manifest.value("exercise", "");
-    auto in = [&](const char* name) { return tg::load_npy<double>((dir / (std::string(name) + ".npy")).string()); };
+    auto in = [&](const char* name) { return tg::nn::load_npy<double>((dir / (std::string(name) + ".npy")).string()); };
     std::vector<tg::see::Quantity> qs;
     tg::see::CheckOptions o;
     tg::see::BnExercise bn;
@@ -171,7 +163,7 @@ int run_check(const CheckArgs& a) {
     } else if (kind == "mlp") {
         mlp.embcat = in("embcat"), mlp.W1 = in("W1"), mlp.b1 = in("b1"), mlp.bngain = in("bngain"), mlp.bnbias = in("bnbias");
         mlp.W2 = in("W2"), mlp.b2 = in("b2");
-        mlp.Yb = tg::load_npy<std::int64_t>((dir / "Yb.npy").string());
+        mlp.Yb = tg::nn::load_npy<std::int64_t>((dir / "Yb.npy").string());
         qs = tg::see::mlp_quantities(mlp);
         o.batch = mlp.embcat.shape()[0];
     } else {
@@ -199,6 +191,25 @@ int run_check(const CheckArgs& a) {
                    tg::see::check_text(r, qs));
     }
     return r.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+Command exercise_command(CLI::App& app, const std::string& program) {
+    auto* cmd = app.add_subcommand("exercise",
+                                   "write an exercise to solve by hand and grade with `tapegrad check`: bn (batch "
+                                   "norm's backward in the derivation's steps) or mlp (makemore part 4's network)");
+    auto args = std::make_shared<ExerciseArgs>();
+    args->program = program;
+    return make_command(cmd, args, add_exercise_options, check_exercise_args, run_exercise);
+}
+
+Command check_command(CLI::App& app) {
+    auto* cmd = app.add_subcommand("check",
+                                   "grade your own gradients: every <name>.npy in --mine against the engine, in backward "
+                                   "order, and an explanation of the first wrong one");
+    // nothing to check without reading the learner's folder
+    return make_command(cmd, std::make_shared<CheckArgs>(), add_check_options, [](const CheckArgs&) {}, run_check);
 }
 
 }  // namespace tgcli

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "cli/command.hpp"
+
 namespace tgcli {
 
 struct ExerciseArgs {
@@ -24,11 +26,7 @@ struct CheckArgs {
     std::string html;  // also write the graded result on the exercise's graph as a page
 };
 
-void add_exercise_command(CLI::App& app, ExerciseArgs& args);
-void add_check_command(CLI::App& app, CheckArgs& args);
-void check_exercise_args(const ExerciseArgs& args);
-int run_exercise(const ExerciseArgs& args);
-// 0 when everything handed in is right, 1 otherwise.
-int run_check(const CheckArgs& args);
+Command exercise_command(CLI::App& app, const std::string& program);  // program: argv[0], for the commands it prints
+Command check_command(CLI::App& app);
 
 }  // namespace tgcli

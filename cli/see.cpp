@@ -68,10 +68,10 @@ void save_input(const SeeArgs& a, const tg::see::BnCase<T>& c) {
     const std::filesystem::path dir(a.save_input);
     std::filesystem::create_directories(dir);
     const std::size_t C = c.x.shape()[1];
-    tg::save_npy((dir / "x.npy").string(), c.x);
-    tg::save_npy((dir / "dy.npy").string(), c.dy);
-    tg::save_npy((dir / "gamma.npy").string(), c.gamma.value_or(tg::Array<T>(xt::ones<T>({C}))));
-    tg::save_npy((dir / "beta.npy").string(), c.beta.value_or(tg::Array<T>(xt::zeros<T>({C}))));
+    tg::nn::save_npy((dir / "x.npy").string(), c.x);
+    tg::nn::save_npy((dir / "dy.npy").string(), c.dy);
+    tg::nn::save_npy((dir / "gamma.npy").string(), c.gamma.value_or(tg::Array<T>(xt::ones<T>({C}))));
+    tg::nn::save_npy((dir / "beta.npy").string(), c.beta.value_or(tg::Array<T>(xt::zeros<T>({C}))));
 }
 
 template <class T>
@@ -350,54 +350,64 @@ int dispatch(const SeeArgs& a) {
     return case_dtype(a.bn) == "float32" ? F32(a) : F64(a);
 }
 
+void check_see_args(const SeeArgs& a) { check_bn_args(a.bn); }
+
 }  // namespace
 
-CLI::App* add_walkthrough_command(CLI::App& app, SeeArgs& a) {
+Command walkthrough_command(CLI::App& app) {
     auto* cmd = app.add_subcommand(
         "walkthrough",
         "the main job: the batch-norm graph (--impl, default composite) drawn as SVG into --out, its forward "
         "and backward pass step by step, and the composite-vs-fused report (default: a seeded random 4 x 3 input)");
-    add_common(cmd, a, "composite", true);
-    cmd->add_option("--html", a.html,
-                    "write the walkthrough as one self-contained page to this file instead: step through the composite "
-                    "and fused graphs in a browser, forward and backward, with every value");
-    return cmd;
+    return make_command(
+        cmd, std::make_shared<SeeArgs>(),
+        [](CLI::App* cmd, SeeArgs& a) {
+            add_common(cmd, a, "composite", true);
+            cmd->add_option("--html", a.html,
+                            "write the walkthrough as one self-contained page to this file instead: step through the "
+                            "composite and fused graphs in a browser, forward and backward, with every value");
+        },
+        check_see_args, dispatch<walkthrough<float>, walkthrough<double>>);
 }
 
-CLI::App* add_graph_command(CLI::App& app, SeeArgs& a) {
+Command graph_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("graph", "draw the batch-norm graph (--impl) as DOT, SVG and PNG into --out, "
                                             "and print the tape");
-    add_common(cmd, a, "composite", false);
-    return cmd;
+    return make_command(
+        cmd, std::make_shared<SeeArgs>(), [](CLI::App* cmd, SeeArgs& a) { add_common(cmd, a, "composite", false); },
+        check_see_args, dispatch<graph<float>, graph<double>>);
 }
 
-CLI::App* add_trace_command(CLI::App& app, SeeArgs& a) {
+Command trace_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("trace", "print the forward pass of batch norm (--impl) with every value, then the "
                                             "backward pass node by node; for the composite, also in the textbook's "
                                             "notation; for the fused node, its closed form stage by stage");
-    add_common(cmd, a, "composite", false, true);
-    cmd->remove_option(cmd->get_option("--out"));  // it writes no file (but --save-input)
-    return cmd;
+    return make_command(
+        cmd, std::make_shared<SeeArgs>(),
+        [](CLI::App* cmd, SeeArgs& a) {
+            add_common(cmd, a, "composite", false, true);
+            cmd->remove_option(cmd->get_option("--out"));  // it writes no file (but --save-input)
+        },
+        check_see_args, dispatch<trace<float>, trace<double>>);
 }
 
-CLI::App* add_compare_command(CLI::App& app, SeeArgs& a) {
+Command compare_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("compare", "compare composite and fused batch norm on the same input: every "
                                               "quantity, numerical gradient checks, nodes, memory and time, in "
                                               "float64 and float32");
-    add_common(cmd, a, "composite", true, true);
-    cmd->remove_option(cmd->get_option("--out"));   // it writes no file (but --save-input)
-    cmd->remove_option(cmd->get_option("--impl"));  // it runs both
-    cmd->add_option("--order", a.order,
-                    "1: the gradients (default); 2: Hessian-vector products, d/dx and d/dgamma of <dx, v>; 3: third "
-                    "derivatives along two directions; orders 2 and 3 are checked against central differences of the "
-                    "order below")
-        ->check(CLI::Range(1, 3));
-    return cmd;
+    return make_command(
+        cmd, std::make_shared<SeeArgs>(),
+        [](CLI::App* cmd, SeeArgs& a) {
+            add_common(cmd, a, "composite", true, true);
+            cmd->remove_option(cmd->get_option("--out"));   // it writes no file (but --save-input)
+            cmd->remove_option(cmd->get_option("--impl"));  // it runs both
+            cmd->add_option("--order", a.order,
+                            "1: the gradients (default); 2: Hessian-vector products, d/dx and d/dgamma of <dx, v>; 3: "
+                            "third derivatives along two directions; orders 2 and 3 are checked against central "
+                            "differences of the order below")
+                ->check(CLI::Range(1, 3));
+        },
+        check_see_args, dispatch<compare<float>, compare<double>>);
 }
-
-int run_walkthrough(const SeeArgs& a) { return dispatch<walkthrough<float>, walkthrough<double>>(a); }
-int run_graph(const SeeArgs& a) { return dispatch<graph<float>, graph<double>>(a); }
-int run_trace(const SeeArgs& a) { return dispatch<trace<float>, trace<double>>(a); }
-int run_compare(const SeeArgs& a) { return dispatch<compare<float>, compare<double>>(a); }
 
 }  // namespace tgcli

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/bn.hpp"
+#include "cli/command.hpp"
 
 namespace tgcli {
 
@@ -18,14 +19,9 @@ struct SeeArgs {
     std::string html;        // walkthrough: the page to write
 };
 
-CLI::App* add_walkthrough_command(CLI::App& app, SeeArgs& args);
-CLI::App* add_graph_command(CLI::App& app, SeeArgs& args);
-CLI::App* add_trace_command(CLI::App& app, SeeArgs& args);
-CLI::App* add_compare_command(CLI::App& app, SeeArgs& args);
-
-int run_walkthrough(const SeeArgs& args);
-int run_graph(const SeeArgs& args);
-int run_trace(const SeeArgs& args);
-int run_compare(const SeeArgs& args);
+Command walkthrough_command(CLI::App& app);
+Command graph_command(CLI::App& app);
+Command trace_command(CLI::App& app);
+Command compare_command(CLI::App& app);
 
 }  // namespace tgcli

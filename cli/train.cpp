@@ -8,9 +8,9 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 
+#include "cli/plot.hpp"
 #include "tapegrad.hpp"
 
 namespace tgcli {
@@ -18,9 +18,7 @@ namespace tgcli {
 namespace fs = std::filesystem;
 using namespace tg::nn;
 
-namespace {
-
-void add_options(CLI::App* cmd, TrainArgs& a, bool experiment) {
+void add_train_options(CLI::App* cmd, TrainArgs& a, bool experiment) {
     cmd->add_option("--data", a.data, "fashion-mnist, spirals, moons, or csv:PATH (features then an integer label per row)")
         ->capture_default_str();
     cmd->add_option("--data-dir", a.data_dir, "where the Fashion-MNIST IDX files are")->capture_default_str();
@@ -73,6 +71,8 @@ void add_options(CLI::App* cmd, TrainArgs& a, bool experiment) {
                   "naming the op and how its input was computed (slower)");
 }
 
+namespace {
+
 std::vector<std::size_t> parse_hidden(const std::string& s) {
     std::vector<std::size_t> out;
     std::size_t pos = 0;
@@ -93,11 +93,13 @@ std::vector<std::size_t> parse_hidden(const std::string& s) {
     return out;
 }
 
+}  // namespace
+
 MlpConfig mlp_config(const TrainArgs& a, const std::string& bn) {
     MlpConfig m;
     m.hidden = parse_hidden(a.hidden);
-    m.bn = bn;
-    m.act = a.act;
+    m.bn = batchnorm_named(bn);
+    m.act = activation_named(a.act);
     m.dropout = a.dropout;
     m.seed = a.seed;
     return m;
@@ -105,15 +107,13 @@ MlpConfig mlp_config(const TrainArgs& a, const std::string& bn) {
 
 OptimConfig optim_config(const TrainArgs& a) {
     OptimConfig o;
-    o.name = a.optim;
+    o.kind = optimizer_named(a.optim);
     o.lr = a.lr.value_or(a.optim == "adam" ? 1e-3 : 0.1);
     o.momentum = a.momentum;
     o.nesterov = a.nesterov;
     o.weight_decay = a.weight_decay;
     return o;
 }
-
-}  // namespace
 
 void check_train_args(const TrainArgs& a) {
     auto bad = [](const std::string& message) { throw tg::ValueError("train: " + message); };
@@ -161,6 +161,47 @@ void check_train_args(const TrainArgs& a) {
     if (!a.resume.empty() && !a.load.empty()) {
         bad("--load and --resume cannot be used together: --resume restores the model with its optimiser");
     }
+}
+
+template <class T>
+Split<T> load_data(const TrainArgs& a) {
+    Split<T> d;
+    std::string scale = a.scale;
+    if (a.data == "fashion-mnist") {
+        d = load_fashion_mnist<T>(a.data_dir);
+        if (scale == "auto") {
+            scale_by(d, 255.0);
+            scale = "none";
+        }
+    } else if (a.data == "spirals" || a.data == "moons") {
+        const Dataset<T> all = a.data == "spirals" ? two_spirals<T>(a.samples, a.seed, a.noise >= 0 ? a.noise : 0.0)
+                                                   : two_moons<T>(a.samples, a.seed, a.noise >= 0 ? a.noise : 0.1);
+        d = split(all, a.test_fraction, a.seed);
+        scale = scale == "auto" ? "none" : scale;
+    } else if (a.data.rfind("csv:", 0) == 0) {
+        d = split(load_csv<T>(a.data.substr(4)), a.test_fraction, a.seed);
+        scale = scale == "auto" ? "standard" : scale;
+    } else {
+        throw tg::ValueError(fmt::format("train: --data must be fashion-mnist, spirals, moons or csv:PATH, got {}", a.data));
+    }
+    if (scale == "unit") {
+        scale_to_unit(d);
+    } else if (scale == "standard") {
+        standardize(d);
+    }
+    return d;
+}
+
+template Split<float> load_data<float>(const TrainArgs&);
+template Split<double> load_data<double>(const TrainArgs&);
+
+int with_anomaly_mode(const TrainArgs& a, int (*f32)(const TrainArgs&), int (*f64)(const TrainArgs&)) {
+    check_train_args(a);
+    std::optional<tg::DetectAnomalyGuard> anomaly;
+    if (a.detect_anomaly) {
+        anomaly.emplace();
+    }
+    return a.dtype == "f64" ? f64(a) : f32(a);
 }
 
 namespace {
@@ -221,40 +262,11 @@ TrainArgs resumed_args(const TrainArgs& given, const nlohmann::json& settings) {
         pin("seed", "--seed", a.seed);
         pin("dtype", "--dtype", a.dtype);
     } catch (const nlohmann::json::exception& e) {
-        throw tg::IoError(fmt::format("resume: {}/{} has malformed settings ({})", given.resume, tg::folder_manifest,
+        throw tg::IoError(fmt::format("resume: {}/{} has malformed settings ({})", given.resume, tg::nn::folder_manifest,
                                       e.what()));
     }
     check_train_args(a);
     return a;
-}
-
-template <class T>
-Split<T> load_data(const TrainArgs& a) {
-    Split<T> d;
-    std::string scale = a.scale;
-    if (a.data == "fashion-mnist") {
-        d = load_fashion_mnist<T>(a.data_dir);
-        if (scale == "auto") {
-            scale_by(d, 255.0);
-            scale = "none";
-        }
-    } else if (a.data == "spirals" || a.data == "moons") {
-        const Dataset<T> all = a.data == "spirals" ? two_spirals<T>(a.samples, a.seed, a.noise >= 0 ? a.noise : 0.0)
-                                                   : two_moons<T>(a.samples, a.seed, a.noise >= 0 ? a.noise : 0.1);
-        d = split(all, a.test_fraction, a.seed);
-        scale = scale == "auto" ? "none" : scale;
-    } else if (a.data.rfind("csv:", 0) == 0) {
-        d = split(load_csv<T>(a.data.substr(4)), a.test_fraction, a.seed);
-        scale = scale == "auto" ? "standard" : scale;
-    } else {
-        throw tg::ValueError(fmt::format("train: --data must be fashion-mnist, spirals, moons or csv:PATH, got {}", a.data));
-    }
-    if (scale == "unit") {
-        scale_to_unit(d);
-    } else if (scale == "standard") {
-        standardize(d);
-    }
-    return d;
 }
 
 // A progress bar redrawn in place on a terminal; plain lines at every tenth otherwise.
@@ -278,45 +290,6 @@ Progress progress_for(std::size_t epoch, std::size_t epochs, bool quiet) {
             fmt::print("epoch {}/{} batch {}/{} loss {:.4f} {:.0f} ex/s\n", epoch + 1, epochs, done, total, loss, rate);
         }
     };
-}
-
-// Writes the whole CSV again after each epoch, atomically (nn/files.hpp), so it is never half-written.
-void write_log(const std::string& path, const std::vector<EpochStats>& stats, const std::string& run = "") {
-    std::string text = fmt::format("{}epoch,train_loss,train_acc,test_acc,seconds\n", run.empty() ? "" : "run,");
-    for (const auto& s : stats) {
-        text += fmt::format("{}{},{:.6f},{:.6f},{:.6f},{:.4f}\n", run.empty() ? "" : run + ",", s.epoch, s.train_loss,
-                            s.train_acc, s.test_acc, s.seconds);
-    }
-    const fs::path parent = fs::path(path).parent_path();
-    if (!parent.empty()) {
-        fs::create_directories(parent);
-    }
-    tg::write_file_atomically(path, {text});
-}
-
-void run_gnuplot(const std::string& plot, const std::string& script) {
-    const std::string ext = fs::path(plot).extension().string();
-    if (ext != ".svg" && ext != ".png") {
-        throw tg::ValueError(fmt::format("plot: {} must end in .svg or .png", plot));
-    }
-    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-        throw tg::IoError(fmt::format("plot: gnuplot was not found; install it with apt-get install gnuplot-nox, "
-                                      "or drop --plot"));
-    }
-    if (!fs::path(plot).parent_path().empty()) {
-        fs::create_directories(fs::path(plot).parent_path());
-    }
-    const std::string gp = plot + ".gp";
-    {
-        std::ofstream out(gp);
-        out << (ext == ".svg" ? "set terminal svg size 1000,420 dynamic font 'Helvetica,12'\n"
-                              : "set terminal pngcairo size 1000,420 font 'Helvetica,11'\n");
-        out << "set output '" << plot << "'\n" << script;
-    }
-    if (std::system(fmt::format("gnuplot '{}' 2>'{}.err'", gp, plot).c_str()) != 0) {
-        throw tg::IoError(fmt::format("plot: gnuplot failed; its script is {} and its messages {}.err", gp, plot));
-    }
-    fs::remove(plot + ".err");
 }
 
 // Ctrl-C (SIGINT) and SIGTERM ask training to stop after the current batch; a second one ends
@@ -448,177 +421,20 @@ int train(const TrainArgs& given) {
         if (a.log.empty()) {
             write_log(data, state.history);
         }
-        run_gnuplot(a.plot, fmt::format(
-            "set datafile separator ','\nset key autotitle columnhead\nset multiplot layout 1,2\n"
-            "set xlabel 'epoch'\nset title 'training loss'\nplot '{0}' using 1:2 with linespoints lw 2 title 'train loss'\n"
-            "set title 'accuracy'\nset yrange [*:1]\nplot '{0}' using 1:3 with linespoints lw 2 title 'train', "
-            "'{0}' using 1:4 with linespoints lw 2 title 'test'\nunset multiplot\n", data));
+        plot_training(a.plot, data);
         fmt::print("plot written to {}\n", a.plot);
-    }
-    return 0;
-}
-
-// How far two runs of the same network drifted apart: the largest relative difference of any
-// parameter (and which), the same without the biases of Linears that feed batch norm (batch norm
-// removes any shift, so their gradient is zero but for rounding, which Adam scales up to steps of
-// about lr: they wander without changing the output), and how many test predictions agree.
-struct Drift {
-    double all = 0;
-    std::string where;
-    double effective = 0;
-    double same_predictions = 0;
-};
-
-template <class T>
-Drift drift(Sequential<T>& a, Sequential<T>& b, const Dataset<T>& test) {
-    Drift d;
-    const auto pa = a.named_parameters();
-    const auto pb = b.named_parameters();
-    for (std::size_t i = 0; i < pa.size(); ++i) {
-        const auto& x = pa[i].second.value();
-        const auto& y = pb[i].second.value();
-        double num = 0, den = 0;
-        for (std::size_t k = 0; k < x.size(); ++k) {
-            num = std::max(num, std::abs(static_cast<double>(x.data()[k]) - static_cast<double>(y.data()[k])));
-            den = std::max(den, std::abs(static_cast<double>(y.data()[k])));
-        }
-        const double rel = den > 0 ? num / den : num;
-        if (rel > d.all) {
-            d.all = rel;
-            d.where = pa[i].first;
-        }
-        const std::string& name = pa[i].first;
-        const std::size_t layer = std::stoul(name.substr(0, name.find('.')));
-        const bool feeds_bn = name.size() > 5 && name.substr(name.size() - 5) == ".bias" && layer + 1 < a.size() &&
-                              a[layer + 1].describe().rfind("BatchNorm", 0) == 0;
-        if (!feeds_bn) {
-            d.effective = std::max(d.effective, rel);
-        }
-    }
-    tg::NoGradGuard no_grad;
-    a.eval();
-    b.eval();
-    std::vector<std::size_t> order(test.size());
-    std::iota(order.begin(), order.end(), std::size_t{0});
-    std::size_t same = 0;
-    for (std::size_t begin = 0; begin < test.size(); begin += 1000) {
-        const std::size_t end = std::min(test.size(), begin + 1000);
-        auto [x, y] = gather(test, order, begin, end);
-        const tg::Array<T> la = a(x).value(), lb = b(x).value();
-        const std::size_t c = la.shape()[1];
-        for (std::size_t r = 0; r < end - begin; ++r) {
-            const T* ra = la.data() + r * c;
-            const T* rb = lb.data() + r * c;
-            same += std::max_element(ra, ra + c) - ra == std::max_element(rb, rb + c) - rb ? 1 : 0;
-        }
-    }
-    a.train();
-    b.train();
-    d.same_predictions = test.size() ? static_cast<double>(same) / static_cast<double>(test.size()) : 1.0;
-    return d;
-}
-
-template <class T>
-int experiment(const TrainArgs& a) {
-    if (a.threads > 0) {
-        tg::set_threads(a.threads);
-    }
-    Split<T> d = load_data<T>(a);
-    const std::vector<std::string> runs{"none", "composite", "fused"};
-    std::vector<std::vector<EpochStats>> all(runs.size());
-    std::vector<std::shared_ptr<Sequential<T>>> models;
-    std::vector<Drift> drift_per_epoch;
-    std::vector<std::unique_ptr<Optimizer<T>>> opts;
-    for (std::size_t r = 0; r < runs.size(); ++r) {
-        models.push_back(make_mlp<T>(d.train.features(), d.train.classes, mlp_config(a, runs[r])));
-        opts.push_back(make_optimizer(*models[r], optim_config(a)));
-    }
-    fmt::print("experiment bn: {} on {}, hidden {}, {}, {} epochs, seed {}; the same initial weights and batches for "
-               "all three runs\n", tg::dtype_name<T>(), a.data, a.hidden, a.optim, a.epochs, a.seed);
-    // Epoch by epoch, the three runs in turn, so that the composite and fused weights can be
-    // compared after every epoch.
-    for (std::size_t e = 0; e < a.epochs; ++e) {
-        for (std::size_t r = 0; r < runs.size(); ++r) {
-            EpochStats s = train_epoch(*models[r], *opts[r], d.train, a.batch_size, a.seed, e, {});
-            s.test_acc = accuracy(*models[r], d.test);
-            all[r].push_back(s);
-            fmt::print("epoch {:>3}  bn {:<9}  train loss {:.4f}  test acc {:.4f}  {:.2f} s\n", s.epoch, runs[r],
-                       s.train_loss, s.test_acc, s.seconds);
-        }
-        drift_per_epoch.push_back(drift(*models[1], *models[2], d.test));
-    }
-    fmt::print("\n| batch norm | final test accuracy | best test accuracy | seconds per epoch |\n|---|---|---|---|\n");
-    for (std::size_t r = 0; r < runs.size(); ++r) {
-        double secs = 0, best = 0;
-        for (const auto& s : all[r]) {
-            secs += s.seconds;
-            best = std::max(best, s.test_acc);
-        }
-        fmt::print("| {} | {:.4f} | {:.4f} | {:.2f} |\n", runs[r], all[r].empty() ? 0.0 : all[r].back().test_acc, best,
-                   all[r].empty() ? 0.0 : secs / static_cast<double>(all[r].size()));
-    }
-    if (!drift_per_epoch.empty()) {
-        fmt::print("\nComposite vs fused runs (the same function, so they differ by rounding alone):\n");
-        fmt::print("| after epoch | largest relative weight difference | where | without biases that feed batch norm "
-                   "| same test predictions |\n|---|---|---|---|---|\n");
-        for (std::size_t e = 0; e < drift_per_epoch.size(); ++e) {
-            if (e == 0 || e + 1 == drift_per_epoch.size()) {
-                const Drift& x = drift_per_epoch[e];
-                fmt::print("| {} | {:.2e} | {} | {:.2e} | {:.2f}% |\n", e + 1, x.all, x.where, x.effective,
-                           100 * x.same_predictions);
-            }
-        }
-    }
-    if (!a.log.empty() || !a.plot.empty()) {
-        const std::string base = a.log.empty() ? a.plot : a.log;
-        std::vector<std::string> files;
-        for (std::size_t r = 0; r < runs.size(); ++r) {
-            files.push_back(fmt::format("{}.{}.csv", base, runs[r]));
-            write_log(files.back(), all[r], runs[r]);
-        }
-        if (!a.plot.empty()) {
-            run_gnuplot(a.plot, fmt::format(
-                "set datafile separator ','\nset xlabel 'epoch'\nset ylabel 'test accuracy'\nset key bottom right\n"
-                "set title 'test accuracy per epoch: no batch norm, composite, fused'\n"
-                "plot '{}' using 2:5 every ::1 with linespoints lw 2 title 'no batch norm', "
-                "'{}' using 2:5 every ::1 with linespoints lw 2 title 'composite', "
-                "'{}' using 2:5 every ::1 with linespoints lw 2 dt 2 title 'fused'\n", files[0], files[1], files[2]));
-            fmt::print("plot written to {}\n", a.plot);
-        }
     }
     return 0;
 }
 
 }  // namespace
 
-void add_train_command(CLI::App& app, TrainArgs& a) {
-    add_options(app.add_subcommand("train", "train an MLP on Fashion-MNIST, spirals, moons or a CSV file"), a, false);
-}
-
-void add_experiment_command(CLI::App& app, TrainArgs& a) {
-    auto* exp = app.add_subcommand("experiment", "experiments that compare training runs");
-    exp->require_subcommand(1);
-    add_options(exp->add_subcommand("bn", "train the same MLP without batch norm, with the composite and with the "
-                                          "fused one, on the same seed and batches"),
-                a, true);
-}
-
-int run_train(const TrainArgs& a) {
-    check_train_args(a);
-    std::optional<tg::DetectAnomalyGuard> anomaly;
-    if (a.detect_anomaly) {
-        anomaly.emplace();
-    }
-    return a.dtype == "f64" ? train<double>(a) : train<float>(a);
-}
-
-int run_experiment_bn(const TrainArgs& a) {
-    check_train_args(a);
-    std::optional<tg::DetectAnomalyGuard> anomaly;
-    if (a.detect_anomaly) {
-        anomaly.emplace();
-    }
-    return a.dtype == "f64" ? experiment<double>(a) : experiment<float>(a);
+Command train_command(CLI::App& app) {
+    auto* cmd = app.add_subcommand("train", "train an MLP on Fashion-MNIST, spirals, moons or a CSV file");
+    auto args = std::make_shared<TrainArgs>();
+    add_train_options(cmd, *args, false);
+    return Command{cmd, [args] { check_train_args(*args); },
+                   [args] { return with_anomaly_mode(*args, train<float>, train<double>); }};
 }
 
 }  // namespace tgcli

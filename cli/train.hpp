@@ -1,10 +1,14 @@
-// `tapegrad train` and `tapegrad experiment bn`: small MLP experiments.
+// `tapegrad train` and `tapegrad experiment bn`: small MLP experiments (cli/train.cpp,
+// cli/experiment.cpp), their logs and plots (cli/plot.hpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 #include <optional>
 #include <string>
+
+#include "cli/command.hpp"
+#include "tapegrad.hpp"
 
 namespace tgcli {
 
@@ -41,11 +45,23 @@ inline constexpr int exit_interrupted = 130;
 // Checks the options alone (no data is read); throws tg::Error with one clear line.
 void check_train_args(const TrainArgs& args);
 
-void add_train_command(CLI::App& app, TrainArgs& args);
-int run_train(const TrainArgs& args);
-
+Command train_command(CLI::App& app);
 // `experiment bn`: the same MLP without batch norm, with the composite and with the fused one.
-void add_experiment_command(CLI::App& app, TrainArgs& args);
-int run_experiment_bn(const TrainArgs& args);
+Command experiment_command(CLI::App& app);
+
+// ---- shared by the two commands ------------------------------------------------------------
+
+// The options of both (`experiment` has no --bn, --save, --load or --resume).
+void add_train_options(CLI::App* cmd, TrainArgs& args, bool experiment);
+
+// The network, the optimiser and the data as the options describe them; `bn` is none, composite
+// or fused.
+tg::nn::MlpConfig mlp_config(const TrainArgs& args, const std::string& bn);
+tg::nn::OptimConfig optim_config(const TrainArgs& args);
+template <class T>
+tg::nn::Split<T> load_data(const TrainArgs& args);
+
+// Checks the options, then runs f32 or f64 as --dtype says, in anomaly mode with --detect-anomaly.
+int with_anomaly_mode(const TrainArgs& args, int (*f32)(const TrainArgs&), int (*f64)(const TrainArgs&));
 
 }  // namespace tgcli

@@ -32,9 +32,9 @@ void set_threads(int threads);
 int threads();
 
 // Note: glibc returns blocks of 32 MiB and more to the system when they are freed, so every step
-// that allocates a large tensor again page-faults it in again (a fresh 4096 x 1024 float64 array
-// costs 13 ms instead of 2.4 ms). Its mmap threshold cannot be raised past 32 MiB, so this keeps
-// every block on the heap (M_MMAP_MAX = 0) and freed memory in the process (M_TRIM_THRESHOLD).
+// that allocates a large tensor again would page-fault it in again (bench/DESIGN.md has the cost).
+// Its mmap threshold cannot be raised past 32 MiB, so this keeps every block on the heap
+// (M_MMAP_MAX = 0) and freed memory in the process (M_TRIM_THRESHOLD).
 void reuse_freed_memory();
 
 }  // namespace tg

@@ -1,7 +1,7 @@
 // Fuzz target: the CSV reader (features, then an integer label per row).
 #include "core/errors.hpp"
 #include "fuzz/input.hpp"
-#include "nn/data.hpp"
+#include "nn/data/datasets.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string path = tgfuzz::input_file("input.csv", data, size);

@@ -3,24 +3,24 @@
 // a finding.
 #include "core/errors.hpp"
 #include "fuzz/input.hpp"
-#include "nn/npy.hpp"
+#include "nn/io/npy.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string path = tgfuzz::input_file("input.npy", data, size);
     try {
-        tg::read_npy_info(path);
+        tg::nn::read_npy_info(path);
     } catch (const tg::Error&) {
     }
     try {
-        tg::load_npy<float>(path);
+        tg::nn::load_npy<float>(path);
     } catch (const tg::Error&) {
     }
     try {
-        tg::load_npy<double>(path);
+        tg::nn::load_npy<double>(path);
     } catch (const tg::Error&) {
     }
     try {
-        tg::load_npy<std::int64_t>(path);
+        tg::nn::load_npy<std::int64_t>(path);
     } catch (const tg::Error&) {
     }
     return 0;

@@ -63,7 +63,6 @@ public:
 
     std::size_t num_features() const { return num_features_; }
     const BatchNormOptions& options() const { return options_; }
-    void set_impl(BatchNormImpl impl) { options_.impl = impl; }
 
     // gamma and beta (PyTorch's weight and bias); empty optionals when affine is false.
     OptionalTensor<T> weight;

@@ -15,7 +15,7 @@ namespace {
 // again. It is linear in g (its derivative in g is itself) and flat in y.
 template <class T>
 Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
-    Tensor<T> out(std::move(*loops::binary(y.value(), g.value(), y.shape(), [](T v, T d) { return v <= T(0) ? T(0) : d; })));
+    Tensor<T> out(loops::zip(y.value(), g.value(), [](T v, T d) { return v <= T(0) ? T(0) : d; }));
     return record<T>(out, "relu_backward", {g}, {y}, "d/dg = u where y > 0, else 0",
                      [](const Node<T>& n, const Tensor<T>& u) { return grads<T>(relu_backward(u, n.saved(0))); });
 }

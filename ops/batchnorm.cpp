@@ -4,19 +4,12 @@
 
 #include <cmath>
 
+#include "ops/batchnorm_kernels.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/reductions.hpp"
 #include "ops/shape.hpp"
 
 namespace tg {
-
-Axes channel_axes(std::size_t rank) {
-    Axes axes{0};
-    for (std::size_t a = 2; a < rank; ++a) {
-        axes.push_back(a);
-    }
-    return axes;
-}
 
 namespace {
 
@@ -123,7 +116,19 @@ Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& 
     return scale_and_shift(xhat, gamma, beta, L, lead);
 }
 
-// ---- fused: one node, closed-form backward (derivation in ops/batchnorm_kernels.cpp) --------
+// ---- fused: one node, closed-form backward --------------------------------------------------
+//
+// The closed form of the training-mode backward (N values per feature, s = 1/sqrt(sigma2 + eps)):
+//
+//   xhat = (x - mu) s,  y = gamma xhat + beta
+//   dL/dxhat  = gamma dy
+//   dL/dsigma2 = sum_i dL/dxhat_i (x_i - mu) (-1/2) s^3
+//   dL/dmu    = -s sum_i dL/dxhat_i + dL/dsigma2 (-2/N) sum_i (x_i - mu)      (the last sum is 0)
+//   dL/dx_i   = s dL/dxhat_i + dL/dsigma2 2 (x_i - mu)/N + dL/dmu / N
+//
+// and, substituting, dL/dx = gamma s / N * (N dy - sum(dy) - xhat sum(dy xhat)),
+// dgamma = sum(dy xhat), dbeta = sum(dy). In evaluation mode mu and sigma2 are constants and
+// dL/dx = gamma s dy. Here it is, written with ops:
 
 template <class T>
 BatchNormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const Tensor<T>& x,

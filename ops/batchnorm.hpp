@@ -11,7 +11,7 @@
 
 #include <optional>
 
-#include "ops/batchnorm_kernels.hpp"
+#include "ops/batchnorm_layout.hpp"
 
 namespace tg {
 
@@ -53,7 +53,7 @@ Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamm
 // the sums over `axes`. In training the statistics are recomputed from x, in evaluation they are
 // the given mean and var (constants). The fused node runs this under create_graph, so that its
 // gradient keeps its dependence on x and can be differentiated again, to any order; an ordinary
-// backward runs the tuned kernels (ops/batchnorm_kernels.hpp), tested equal to this.
+// backward runs the tuned loops (ops/batchnorm_kernels.hpp), tested equal to this.
 template <class T>
 struct BatchNormGradTensors {
     Tensor<T> dx, dgamma, dbeta;  // dgamma and dbeta of stat shape
@@ -64,8 +64,5 @@ BatchNormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const T
                                                      double eps, bool training,
                                                      const Array<double>& mean = {},
                                                      const Array<double>& var = {});
-
-// The axes PyTorch normalises over: every axis but 1 (the channels).
-Axes channel_axes(std::size_t rank);
 
 }  // namespace tg

@@ -1,8 +1,5 @@
 #include "ops/batchnorm_kernels.hpp"
 
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-
 #include <omp.h>
 
 #include <algorithm>
@@ -13,50 +10,6 @@
 #include "core/parallel.hpp"
 
 namespace tg {
-
-ChannelLayout channel_layout(const char* op, const Shape& x, const Axes& axes) {
-    std::vector<bool> reduced(x.size(), false);
-    for (std::size_t a : axes) {
-        if (a >= x.size()) {
-            throw ShapeError(fmt::format("{}: axis {} is out of range for an input of shape {}", op,
-                                         a, shape_str(x)));
-        }
-        reduced[a] = true;
-    }
-    // first kept axis .. one past the last kept axis
-    std::size_t k = 0;
-    while (k < x.size() && reduced[k]) {
-        ++k;
-    }
-    std::size_t j = k;
-    while (j < x.size() && !reduced[j]) {
-        ++j;
-    }
-    for (std::size_t a = j; a < x.size(); ++a) {
-        if (!reduced[a]) {
-            throw ShapeError(fmt::format(
-                "{}: the axes kept as features must be contiguous; reducing over [{}] of shape {} "
-                "leaves them split",
-                op, fmt::join(axes, ", "), shape_str(x)));
-        }
-    }
-    ChannelLayout layout;
-    layout.keep_shape = x;
-    for (std::size_t a = 0; a < x.size(); ++a) {
-        if (a < k) {
-            layout.outer *= x[a];
-        } else if (a < j) {
-            layout.channels *= x[a];
-            layout.stat_shape.push_back(x[a]);
-        } else {
-            layout.inner *= x[a];
-        }
-        if (reduced[a]) {
-            layout.keep_shape[a] = 1;
-        }
-    }
-    return layout;
-}
 
 // Note: the element (o, c, i) of x viewed as (outer, channels, inner) is at (o*C + c)*inner + i.
 // Rows are walked in memory order and per-feature sums kept in double (the float32 backward forms
@@ -124,10 +77,8 @@ Backward<T> backward_coefficients(double mean, double inv_std, const T* gamma, s
 
 // Rows are taken in blocks of this many: for the (N, C) layout in float32 one sweep across the
 // features handles four rows at once, so the per-feature sums and coefficients are loaded (and
-// the sums stored) once per four rows instead of once per row. Measured on one thread, float32
-// fwd+bwd: 65536 x 64 6.1 ms instead of 7.0 to 8.0 (the reductions), 1024 x 1024 1.15 ms instead
-// of 1.45 (the element-wise passes). float64 got slower in both (65536 x 64: 14 to 18 ms instead
-// of 12.6 to 14), so it keeps one row per sweep.
+// the sums stored) once per four rows instead of once per row. float64 keeps one row per sweep,
+// where four were slower (bench/DESIGN.md has the figures).
 constexpr std::size_t rows_per_sweep = 4;
 template <class T>
 constexpr bool four_rows = std::is_same_v<T, float>;
@@ -299,17 +250,8 @@ void batchnorm_train_forward(const T* x, const ChannelLayout& L, const T* gamma,
     batchnorm_normalize(x, L, mean, inv_std, gamma, beta, y);
 }
 
-// The closed form of the training-mode backward (N values per feature, s = 1/sqrt(sigma2 + eps)):
-//
-//   xhat = (x - mu) s,  y = gamma xhat + beta
-//   dL/dxhat  = gamma dy
-//   dL/dsigma2 = sum_i dL/dxhat_i (x_i - mu) (-1/2) s^3
-//   dL/dmu    = -s sum_i dL/dxhat_i + dL/dsigma2 (-2/N) sum_i (x_i - mu)      (the last sum is 0)
-//   dL/dx_i   = s dL/dxhat_i + dL/dsigma2 2 (x_i - mu)/N + dL/dmu / N
-//
-// and, substituting, dL/dx = gamma s / N * (N dy - sum(dy) - xhat sum(dy xhat)),
-// dgamma = sum(dy xhat), dbeta = sum(dy). Written per feature as dx = c1 dy + c2 (x - mu) + c3.
-// In evaluation mode mu and sigma2 are constants and dL/dx = gamma s dy.
+// The closed form derived beside batchnorm_backward_reference (ops/batchnorm.cpp), written per
+// feature as dx = c1 dy + c2 (x - mu) + c3.
 template <class T>
 void batchnorm_grads(const T* dy, const T* x, const ChannelLayout& L, const double* mean,
                      const double* inv_std, const T* gamma, bool training, T* dx, T* dgamma,
@@ -439,124 +381,6 @@ Array<double> batchnorm_inv_std(const Array<double>& var, double eps) {
     return s;
 }
 
-void check_per_feature(const char* op, const char* what, const Shape& shape, const ChannelLayout& L) {
-    if (shape != L.stat_shape) {
-        throw ShapeError(fmt::format("{}: {} must have one value per feature; expected shape {}, got {}", op, what,
-                                     shape_str(L.stat_shape), shape_str(shape)));
-    }
-}
-
-namespace {
-
-// Normalises x with the cache's statistics (mean and var already set) and completes the cache.
-template <class T>
-Array<T> normalize_with(BatchNormCache<T>& cache, const ChannelLayout& L, const Array<T>& beta, double eps) {
-    cache.inv_std = batchnorm_inv_std(cache.var, eps);
-    Array<T> y = xt::empty<T>(cache.x.shape());
-    batchnorm_normalize(cache.x.data(), L, cache.mean.data(), cache.inv_std.data(), cache.gamma.data(), beta.data(),
-                        y.data());
-    return y;
-}
-
-template <class T>
-BatchNormCache<T> start_cache(const char* op, const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
-                              const Axes& axes, bool training, ChannelLayout& L) {
-    L = channel_layout(op, to_shape(x.shape()), axes);
-    check_per_feature(op, "gamma", to_shape(gamma.shape()), L);
-    check_per_feature(op, "beta", to_shape(beta.shape()), L);
-    BatchNormCache<T> cache;
-    cache.x = x;
-    cache.gamma = gamma;
-    cache.axes = axes;
-    cache.training = training;
-    return cache;
-}
-
-}  // namespace
-
-template <class T>
-std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward(const Array<T>& x, const Array<T>& gamma,
-                                                         const Array<T>& beta, const Axes& axes,
-                                                         double eps) {
-    ChannelLayout L;
-    BatchNormCache<T> cache = start_cache("batchnorm_forward", x, gamma, beta, axes, true, L);
-    cache.mean = xt::empty<double>(L.stat_shape);
-    cache.var = xt::empty<double>(L.stat_shape);
-    cache.inv_std = xt::empty<double>(L.stat_shape);
-    Array<T> y = xt::empty<T>(x.shape());
-    batchnorm_train_forward(x.data(), L, gamma.data(), beta.data(), eps, cache.mean.data(), cache.var.data(),
-                            cache.inv_std.data(), y.data());
-    return {std::move(y), std::move(cache)};
-}
-
-template <class T>
-std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward_eval(
-    const Array<T>& x, const Array<T>& gamma, const Array<T>& beta, const Array<T>& running_mean,
-    const Array<T>& running_var, const Axes& axes, double eps) {
-    ChannelLayout L;
-    BatchNormCache<T> cache = start_cache("batchnorm_forward_eval", x, gamma, beta, axes, false, L);
-    check_per_feature("batchnorm_forward_eval", "running_mean", to_shape(running_mean.shape()), L);
-    check_per_feature("batchnorm_forward_eval", "running_var", to_shape(running_var.shape()), L);
-    cache.mean = xt::cast<double>(running_mean);
-    cache.var = xt::cast<double>(running_var);
-    Array<T> y = normalize_with(cache, L, beta, eps);
-    return {std::move(y), std::move(cache)};
-}
-
-template <class T>
-BatchNormGrads<T> batchnorm_backward(const Array<T>& dy, const BatchNormCache<T>& cache) {
-    const Shape shape = to_shape(cache.x.shape());
-    if (to_shape(dy.shape()) != shape) {
-        throw ShapeError(fmt::format(
-            "batchnorm_backward: dy must have the input's shape; expected {}, got {}",
-            shape_str(shape), shape_str(to_shape(dy.shape()))));
-    }
-    const ChannelLayout L = channel_layout("batchnorm_backward", shape, cache.axes);
-    BatchNormGrads<T> g;
-    g.dx = xt::empty<T>(shape);
-    g.dgamma = xt::empty<T>(L.stat_shape);
-    g.dbeta = xt::empty<T>(L.stat_shape);
-    batchnorm_grads(dy.data(), cache.x.data(), L, cache.mean.data(), cache.inv_std.data(),
-                    cache.gamma.data(), cache.training, g.dx.data(), g.dgamma.data(),
-                    g.dbeta.data());
-    return g;
-}
-
-template <class T>
-BatchNormStages<T> batchnorm_backward_stages(const Array<T>& dy, const BatchNormCache<T>& cache) {
-    const Shape shape = to_shape(cache.x.shape());
-    const ChannelLayout L = channel_layout("batchnorm_backward_stages", shape, cache.axes);
-    const std::size_t C = L.channels;
-    const std::size_t I = L.inner;
-    const double n = static_cast<double>(L.count());
-    BatchNormStages<T> s;
-    s.dxhat = xt::empty<T>(shape);
-    std::vector<double> dsigma2(C, 0.0), sum_dxhat(C, 0.0), sum_xc(C, 0.0);
-    for (std::size_t o = 0; o < L.outer; ++o) {
-        for (std::size_t c = 0; c < C; ++c) {
-            const double g = cache.gamma.size() ? static_cast<double>(cache.gamma.data()[c]) : 1.0;
-            for (std::size_t i = 0; i < I; ++i) {
-                const std::size_t k = (o * C + c) * I + i;
-                const double dxhat = g * static_cast<double>(dy.data()[k]);
-                const double xc = static_cast<double>(cache.x.data()[k]) - cache.mean.data()[c];
-                s.dxhat.data()[k] = static_cast<T>(dxhat);
-                dsigma2[c] += dxhat * xc;
-                sum_dxhat[c] += dxhat;
-                sum_xc[c] += xc;
-            }
-        }
-    }
-    s.dsigma2 = xt::empty<T>(L.stat_shape);
-    s.dmu = xt::empty<T>(L.stat_shape);
-    for (std::size_t c = 0; c < C; ++c) {
-        const double inv = cache.inv_std.data()[c];
-        const double ds2 = dsigma2[c] * -0.5 * inv * inv * inv;
-        s.dsigma2.data()[c] = static_cast<T>(ds2);
-        s.dmu.data()[c] = static_cast<T>(-sum_dxhat[c] * inv + ds2 * -2.0 * sum_xc[c] / n);
-    }
-    return s;
-}
-
 #define TG_INSTANTIATE(T)                                                                          \
     template void batchnorm_stats(const T*, const ChannelLayout&, double*, double*);               \
     template void batchnorm_normalize(const T*, const ChannelLayout&, const double*,               \
@@ -564,14 +388,7 @@ BatchNormStages<T> batchnorm_backward_stages(const Array<T>& dy, const BatchNorm
     template void batchnorm_train_forward(const T*, const ChannelLayout&, const T*, const T*, double, \
                                           double*, double*, double*, T*);                          \
     template void batchnorm_grads(const T*, const T*, const ChannelLayout&, const double*,         \
-                                  const double*, const T*, bool, T*, T*, T*);                      \
-    template std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward(                             \
-        const Array<T>&, const Array<T>&, const Array<T>&, const Axes&, double);                  \
-    template std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward_eval(                        \
-        const Array<T>&, const Array<T>&, const Array<T>&, const Array<T>&, const Array<T>&,       \
-        const Axes&, double);                                                                      \
-    template BatchNormGrads<T> batchnorm_backward(const Array<T>&, const BatchNormCache<T>&);      \
-    template BatchNormStages<T> batchnorm_backward_stages(const Array<T>&, const BatchNormCache<T>&);
+                                  const double*, const T*, bool, T*, T*, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE

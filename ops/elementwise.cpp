@@ -43,7 +43,7 @@ template <class T>
 Tensor<T> pow_backward(const Tensor<T>& g, const Tensor<T>& x, T p) {
     Tensor<T> out(p == T(0) ? Array<T>(xt::zeros<T>(x.shape())) : with_power(p - T(1), [&](auto power) {
         auto rule = [p, power](T v, T up) { return up * (p * power(v)); };
-        return std::move(*loops::binary(x.value(), g.value(), x.shape(), rule));
+        return loops::zip(x.value(), g.value(), rule);
     }));
     return record<T>(out, "pow_backward", {g, x}, {g, x}, "d/dg = p*x^(p-1), d/dx = g*p*(p-1)*x^(p-2)",
                      [p](const Node<T>& n, const Tensor<T>& u) {
@@ -57,9 +57,7 @@ Tensor<T> pow_backward(const Tensor<T>& g, const Tensor<T>& x, T p) {
 
 template <class T>
 Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
-    const Shape shape = broadcast_shapes("add", a.shape(), b.shape());
-    auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x + y; });
-    Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() + b.value()));
+    Tensor<T> out(loops::binary("add", a.value(), b.value(), [](const auto& x, const auto& y) { return x + y; }));
     // d(a+b)/da = 1, d(a+b)/db = 1: the gradient passes through to both, summed over broadcasts
     return record<T>(out, "add", {a, b}, {}, "d(a+b)/da = g, d(a+b)/db = g",
                      [](const Node<T>& n, const Tensor<T>& g) {
@@ -69,9 +67,7 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
-    const Shape shape = broadcast_shapes("sub", a.shape(), b.shape());
-    auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x - y; });
-    Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() - b.value()));
+    Tensor<T> out(loops::binary("sub", a.value(), b.value(), [](const auto& x, const auto& y) { return x - y; }));
     // d(a-b)/da = 1, d(a-b)/db = -1
     return record<T>(out, "sub", {a, b}, {}, "d(a-b)/da = g, d(a-b)/db = -g",
                      [](const Node<T>& n, const Tensor<T>& g) {
@@ -83,9 +79,7 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
-    const Shape shape = broadcast_shapes("mul", a.shape(), b.shape());
-    auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x * y; });
-    Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() * b.value()));
+    Tensor<T> out(loops::binary("mul", a.value(), b.value(), [](const auto& x, const auto& y) { return x * y; }));
     // d(a*b)/da = b, d(a*b)/db = a
     return record<T>(out, "mul", {a, b}, {a, b}, "d(a*b)/da = g*b, d(a*b)/db = g*a",
                      [](const Node<T>& n, const Tensor<T>& g) {
@@ -96,9 +90,7 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
-    const Shape shape = broadcast_shapes("div", a.shape(), b.shape());
-    auto fast = loops::binary(a.value(), b.value(), shape, [](T x, T y) { return x / y; });
-    Tensor<T> out(fast ? std::move(*fast) : Array<T>(a.value() / b.value()));
+    Tensor<T> out(loops::binary("div", a.value(), b.value(), [](const auto& x, const auto& y) { return x / y; }));
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
     return record<T>(out, "div", {a, b}, {a, b}, "d(a/b)/da = g/b, d(a/b)/db = -g*a/b^2",
                      [](const Node<T>& n, const Tensor<T>& g) {

@@ -1,7 +1,8 @@
-// Element-wise loops for the broadcast patterns that dominate real graphs: equal shapes, a row
-// repeated down leading axes ((N, D) with (D)), and a scalar. They run across threads for large
-// arrays (xtensor's own assignment is single-threaded) and vectorise; for any other pattern they
-// return nothing and the op uses an xtensor expression instead.
+// Element-wise loops, so that an op says only its math: `binary("add", a, b, f)` is f applied with
+// NumPy broadcasting, `unary(x, f)` and `zip(a, b, f)` (equal shapes) likewise. The broadcast
+// patterns that dominate real graphs (equal shapes, a row repeated down leading axes: (N, D) with
+// (D), and a scalar) run as plain loops, across threads for large arrays (xtensor's own
+// assignment is single-threaded), and vectorise; any other pattern is left to xtensor.
 #pragma once
 
 #include <omp.h>
@@ -12,6 +13,7 @@
 
 #include "core/parallel.hpp"
 #include "core/tensor.hpp"
+#include "ops/broadcast.hpp"
 
 namespace tg::loops {
 
@@ -62,11 +64,9 @@ void rows(const T* a, std::size_t a_stride, const T* b, std::size_t b_stride, T*
     });
 }
 
-}  // namespace detail
-
-// f(a, b) elementwise under broadcasting to `shape`, or nothing for a pattern not handled here.
+// f(a, b) under broadcasting to `shape` for the patterns above, or nothing for any other.
 template <class T, class F>
-std::optional<Array<T>> binary(const Array<T>& a, const Array<T>& b, const Shape& shape, F f) {
+std::optional<Array<T>> binary_patterns(const Array<T>& a, const Array<T>& b, const Shape& shape, F f) {
     const Pattern pa = pattern(a, shape);
     const Pattern pb = pattern(b, shape);
     if (pa == Pattern::other || pb == Pattern::other || (pa == Pattern::row && pb == Pattern::row)) {
@@ -80,15 +80,35 @@ std::optional<Array<T>> binary(const Array<T>& a, const Array<T>& b, const Shape
     const std::size_t bs = pb == Pattern::same ? inner : 0;
     const bool a1 = pa == Pattern::scalar, b1 = pb == Pattern::scalar;
     if (a1 && b1) {
-        detail::rows<true, true>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
+        rows<true, true>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
     } else if (a1) {
-        detail::rows<true, false>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
+        rows<true, false>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
     } else if (b1) {
-        detail::rows<false, true>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
+        rows<false, true>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
     } else {
-        detail::rows<false, false>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
+        rows<false, false>(a.data(), as, b.data(), bs, out.data(), count, inner, f);
     }
     return out;
+}
+
+}  // namespace detail
+
+// f(a, b) element-wise with NumPy broadcasting; a ShapeError names `op` if the shapes do not
+// broadcast. f is called with two values for the common patterns and with the two arrays for any
+// other, so write it for both: [](const auto& x, const auto& y) { return x + y; }.
+template <class T, class F>
+Array<T> binary(const char* op, const Array<T>& a, const Array<T>& b, F f) {
+    const Shape shape = broadcast_shapes(op, to_shape(a.shape()), to_shape(b.shape()));
+    if (std::optional<Array<T>> out = detail::binary_patterns(a, b, shape, f)) {
+        return std::move(*out);
+    }
+    return Array<T>(f(a, b));
+}
+
+// f(a, b) element-wise for two arrays of one shape (f takes two values).
+template <class T, class F>
+Array<T> zip(const Array<T>& a, const Array<T>& b, F f) {
+    return std::move(*detail::binary_patterns(a, b, to_shape(a.shape()), f));
 }
 
 // Sums of x viewed as (rows, inner) over its rows, in double: the reduction over leading axes

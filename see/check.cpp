@@ -6,7 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "nn/npy.hpp"
+#include "nn/io/npy.hpp"
 #include "see/tape.hpp"
 #include "see/html.hpp"
 #include "see/values.hpp"
@@ -133,14 +133,14 @@ CheckRow grade(const Quantity& q, const std::string& dir, const CheckOptions& o,
     }
     row.status = Status::wrong;
     try {
-        const NpyInfo info = read_npy_info(path);
+        const nn::NpyInfo info = nn::read_npy_info(path);
         row.given_shape = info.shape;
         if (info.descr != "<f8") {
             row.problem = fmt::format("{} holds {} values; save float64 arrays (NumPy's default, np.float64)", row.file,
-                                      npy_dtype_name(info.descr));
+                                      nn::npy_dtype_name(info.descr));
             return row;
         }
-        given = load_npy<double>(path);
+        given = nn::load_npy<double>(path);
     } catch (const Error& e) {
         row.problem = fmt::format("{} is not a .npy file tapegrad can read: {}", row.file, e.what());
         return row;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "ops/batchnorm.hpp"
+#include "ops/batchnorm_arrays.hpp"
 #include "ops/broadcast.hpp"
 #include "see/textbook.hpp"
 #include "see/trace.hpp"

@@ -8,6 +8,7 @@
 #include <map>
 #include <unordered_set>
 
+#include "ops/batchnorm_arrays.hpp"
 #include "see/html.hpp"
 #include "see/tape.hpp"
 

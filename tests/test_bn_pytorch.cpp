@@ -30,7 +30,7 @@ std::map<std::string, std::string> read_meta(const fs::path& dir) {
 
 template <class T>
 Array<T> load(const fs::path& dir, const std::string& name) {
-    return tg::load_npy<T>((dir / (name + ".npy")).string());
+    return tg::nn::load_npy<T>((dir / (name + ".npy")).string());
 }
 
 template <class T>

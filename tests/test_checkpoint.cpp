@@ -40,7 +40,7 @@ private:
 std::shared_ptr<Sequential<double>> model_with_dropout(std::uint64_t seed, std::size_t width = 16) {
     MlpConfig c;
     c.hidden = {width};
-    c.bn = "fused";
+    c.bn = BatchNormImpl::fused;
     c.dropout = 0.25;
     c.seed = seed;
     return make_mlp<double>(2, 2, c);
@@ -54,12 +54,12 @@ TEST_CASE("a file write that fails part-way leaves the previous file whole and n
     tgtest::TempDir dir;
     const std::string path = dir / "a.npy";
     const Array<double> old_value = xt::arange<double>(10);
-    tg::save_npy(path, old_value);
+    tg::nn::save_npy(path, old_value);
     const Array<double> big = xt::ones<double>({4096});  // 32 KiB, past the limit below
     {
         FileSizeLimit limit(4096);
         try {
-            tg::save_npy(path, big);
+            tg::nn::save_npy(path, big);
             FAIL("the write past the size limit did not fail");
         } catch (const tg::IoError& e) {
             const std::string what = e.what();
@@ -68,7 +68,7 @@ TEST_CASE("a file write that fails part-way leaves the previous file whole and n
             CHECK(what.find("was left as it was") != std::string::npos);
         }
     }
-    CHECK(tg::load_npy<double>(path) == old_value);
+    CHECK(tg::nn::load_npy<double>(path) == old_value);
     CHECK_FALSE(fs::exists(path + ".tmp"));
 }
 
@@ -103,7 +103,7 @@ TEST_CASE("a model save that fails part-way leaves the previous save loadable an
 TEST_CASE("a save never replaces a folder tapegrad did not write, and clears a killed save's leftovers") {
     tgtest::TempDir dir;
     fs::create_directories(dir / "photos");
-    tg::save_npy<double>(dir / "photos/keep.npy", Array<double>(xt::ones<double>({3})));
+    tg::nn::save_npy<double>(dir / "photos/keep.npy", Array<double>(xt::ones<double>({3})));
     auto m = model_with_dropout(1);
     try {
         save_model(*m, dir / "photos");
@@ -122,10 +122,10 @@ TEST_CASE("a save never replaces a folder tapegrad did not write, and clears a k
 }
 
 TEST_CASE("optimiser state round-trips: a fresh optimiser given the state takes the same steps") {
-    for (const std::string name : {"sgd", "adam"}) {
-        INFO(name);
+    for (OptimizerKind kind : {OptimizerKind::sgd, OptimizerKind::adam}) {
+        INFO(to_string(kind));
         OptimConfig c;
-        c.name = name;
+        c.kind = kind;
         c.lr = 0.05;
         c.momentum = 0.9;
         auto a = model_with_dropout(3);
@@ -242,13 +242,13 @@ TEST_CASE("a damaged checkpoint is refused with the file named and leaves model 
         CHECK(first_weight(*other) == w);
     };
     const std::string manifest = tgtest::slurp(dir / "ck/tapegrad.json");
-    tg::write_file_atomically(dir / "ck/tapegrad.json", {manifest.substr(0, manifest.size() / 2)});
+    tg::nn::write_file_atomically(dir / "ck/tapegrad.json", {manifest.substr(0, manifest.size() / 2)});
     refused("not a valid manifest");
     std::string no_step = manifest;
     no_step.replace(no_step.find("\"step\""), 6, "\"stop\"");
-    tg::write_file_atomically(dir / "ck/tapegrad.json", {no_step});
+    tg::nn::write_file_atomically(dir / "ck/tapegrad.json", {no_step});
     refused("counter, step");
-    tg::write_file_atomically(dir / "ck/tapegrad.json", {manifest});
+    tg::nn::write_file_atomically(dir / "ck/tapegrad.json", {manifest});
     fs::remove(dir / "ck/optimizer/0.exp_avg.npy");
     refused("0.exp_avg.npy");
 

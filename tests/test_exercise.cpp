@@ -37,14 +37,14 @@ struct Answers {
     explicit Answers(const std::map<std::string, Array<double>>& planted) {
         options.batch = e.x.shape()[0];
         for (const Quantity& q : qs) {
-            tg::save_npy(dir / (q.file + ".npy"), q.expected);
+            tg::nn::save_npy(dir / (q.file + ".npy"), q.expected);
         }
         for (const auto& [file, value] : planted) {
-            tg::save_npy(dir / (file + ".npy"), value);
+            tg::nn::save_npy(dir / (file + ".npy"), value);
         }
     }
     const Array<double>& at(const std::string& file) const { return find(qs, file).expected; }
-    void plant(const std::string& file, const Array<double>& value) const { tg::save_npy(dir / (file + ".npy"), value); }
+    void plant(const std::string& file, const Array<double>& value) const { tg::nn::save_npy(dir / (file + ".npy"), value); }
     CheckResult check() const { return tg::see::check_gradients(qs, dir.path.string(), options); }
 };
 
@@ -183,7 +183,7 @@ TEST_CASE("a file that is not a valid .npy, of another dtype, with NaN or of an 
     {
         std::ofstream(a.dir / "dxhat.npy") << "this is not numpy";
     }
-    tg::save_npy(a.dir / "dgamma.npy", Array<float>(xt::cast<float>(a.at("dgamma"))));
+    tg::nn::save_npy(a.dir / "dgamma.npy", Array<float>(xt::cast<float>(a.at("dgamma"))));
     Array<double> with_nan = a.at("dsigma2");
     with_nan(1) = std::nan("");
     a.plant("dsigma2", with_nan);
@@ -219,7 +219,7 @@ TEST_CASE("any named graph can be checked: each named tensor's value and gradien
     CHECK(max_abs_diff(find(qs, "dW").expected, dW) < 1e-14);
     CHECK(find(qs, "dh").from == std::vector<std::string>{});  // its consumer, pow(h, 2), has no name
     TempDir dir;
-    tg::save_npy(dir / "dW.npy", Array<double>(dW * 1.5));
+    tg::nn::save_npy(dir / "dW.npy", Array<double>(dW * 1.5));
     const CheckResult r = tg::see::check_gradients(qs, dir.path.string());
     CHECK(first_wrong(r) == "dW.npy");
     CHECK(has(row(r, "dW").hint, "1.5 times the right value"));

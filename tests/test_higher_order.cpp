@@ -258,7 +258,7 @@ namespace {
 const fs::path fixtures = fs::path(TAPEGRAD_FIXTURES) / "double";
 
 Array<double> load(const std::string& c, const std::string& name) {
-    return tg::load_npy<double>((fixtures / (c + "." + name + ".npy")).string());
+    return tg::nn::load_npy<double>((fixtures / (c + "." + name + ".npy")).string());
 }
 
 struct BnCase {

@@ -55,10 +55,10 @@ TEST_CASE("SGD and Adam steps reproduce PyTorch's recorded numbers") {
             if (c == "sgd_plain") opt = std::make_unique<SGD<double>>(m->parameters(), SGDOptions{0.2, 0, 0, 0, false});
             if (c == "adam") opt = std::make_unique<Adam<double>>(m->parameters(), AdamOptions{1e-2, 0.9, 0.999, 1e-8, 0});
             if (c == "adam_weight_decay") opt = std::make_unique<Adam<double>>(m->parameters(), AdamOptions{3e-3, 0.8, 0.99, 1e-6, 0.1});
-            const Tensor<double> x(tg::load_npy<double>((dir / "x.npy").string()));
-            const Array<std::int64_t> ya = tg::load_npy<std::int64_t>((dir / "y.npy").string());
+            const Tensor<double> x(tg::nn::load_npy<double>((dir / "x.npy").string()));
+            const Array<std::int64_t> ya = tg::nn::load_npy<std::int64_t>((dir / "y.npy").string());
             const std::vector<std::int64_t> y(ya.begin(), ya.end());
-            const Array<double> losses = tg::load_npy<double>((dir / "losses.npy").string());
+            const Array<double> losses = tg::nn::load_npy<double>((dir / "losses.npy").string());
             for (int step = 0; step < 3; ++step) {
                 CAPTURE(step);
                 opt->zero_grad();
@@ -73,7 +73,7 @@ TEST_CASE("SGD and Adam steps reproduce PyTorch's recorded numbers") {
                 CHECK(xt::amax(xt::abs(bias_grad))() < 1e-15);
                 for (const auto& [name, p] : m->named_parameters()) {
                     CAPTURE(name);
-                    const Array<double> want = tg::load_npy<double>((dir / fmt::format("step{}.{}.npy", step, name)).string());
+                    const Array<double> want = tg::nn::load_npy<double>((dir / fmt::format("step{}.{}.npy", step, name)).string());
                     const bool amplified = name == "0.bias" && c.rfind("adam", 0) == 0;
                     CHECK(tgtest::rel_diff(p.value(), want) < (amplified ? 1e-8 : 1e-10));
                 }
@@ -127,14 +127,29 @@ TEST_CASE("Dropout zeroes a share p in training, scales the rest, and is the ide
     CHECK_THROWS_AS(Dropout<double>(1.0, 0), tg::ValueError);
 }
 
+TEST_CASE("the MLP's settings by name, as the command line and the logs spell them") {
+    CHECK(activation_named("tanh") == Activation::tanh);
+    CHECK(optimizer_named("sgd") == OptimizerKind::sgd);
+    CHECK(batchnorm_named("composite") == BatchNormImpl::composite);
+    CHECK_FALSE(batchnorm_named("none").has_value());
+    for (Activation a : {Activation::relu, Activation::tanh, Activation::sigmoid}) {
+        CHECK(activation_named(to_string(a)) == a);
+    }
+    CHECK(std::string(to_string(OptimizerKind::adam)) == "adam");
+    CHECK_THROWS_WITH_AS(activation_named("gelu"), "mlp: the activation must be relu, tanh or sigmoid, got \"gelu\"",
+                         tg::ValueError);
+    CHECK_THROWS_WITH_AS(optimizer_named("Adam"), "optimizer: expected sgd or adam, got \"Adam\"", tg::ValueError);
+    CHECK_THROWS_AS(batchnorm_named("batch"), tg::ValueError);
+}
+
 TEST_CASE("a small MLP learns two spirals to 100% training accuracy") {
     Split<double> d = split(two_spirals<double>(400, 1), 0.25, 1);
     MlpConfig m;
     m.hidden = {32, 32};
-    m.act = "tanh";
+    m.act = Activation::tanh;
     m.seed = 2;
     auto model = make_mlp<double>(2, 2, m);
-    auto opt = make_optimizer(*model, OptimConfig{"adam", 0.01, 0, false, 0});
+    auto opt = make_optimizer(*model, OptimConfig{OptimizerKind::adam, 0.01, 0, false, 0});
     double acc = 0;
     for (std::size_t e = 0; e < 300 && acc < 1.0; ++e) {
         train_epoch(*model, *opt, d.train, 32, 0, e);
@@ -149,11 +164,11 @@ TEST_CASE("the same seed gives the same numbers run after run") {
         Split<float> d = split(two_moons<float>(300, 5), 0.2, 5);
         MlpConfig m;
         m.hidden = {16};
-        m.bn = "fused";
+        m.bn = BatchNormImpl::fused;
         m.dropout = 0.1;
         m.seed = 9;
         auto model = make_mlp<float>(2, 2, m);
-        auto opt = make_optimizer(*model, OptimConfig{"sgd", 0.1, 0.9, true, 1e-4});
+        auto opt = make_optimizer(*model, OptimConfig{OptimizerKind::sgd, 0.1, 0.9, true, 1e-4});
         std::vector<double> losses;
         for (std::size_t e = 0; e < 3; ++e) losses.push_back(train_epoch(*model, *opt, d.train, 16, 9, e).train_loss);
         return losses;
@@ -166,13 +181,13 @@ TEST_CASE("the same seed gives the same numbers run after run") {
 TEST_CASE("composite and fused training runs agree after an epoch, to 1e-6 relative in float64") {
     Split<double> d = split(two_moons<double>(512, 3), 0.25, 3);
     std::vector<std::shared_ptr<Sequential<double>>> models;
-    for (const char* bn : {"composite", "fused"}) {
+    for (BatchNormImpl bn : {BatchNormImpl::composite, BatchNormImpl::fused}) {
         MlpConfig m;
         m.hidden = {32, 16};
         m.bn = bn;
         m.seed = 4;
         auto model = make_mlp<double>(2, 2, m);
-        auto opt = make_optimizer(*model, OptimConfig{"adam", 1e-2, 0, false, 0});
+        auto opt = make_optimizer(*model, OptimConfig{OptimizerKind::adam, 1e-2, 0, false, 0});
         train_epoch(*model, *opt, d.train, 32, 4, 0);  // 12 steps
         models.push_back(model);
     }
@@ -217,7 +232,7 @@ TEST_CASE("save then load gives identical predictions; a missing or mis-shaped f
         CHECK(std::string(e.what()).find("3.bias.npy is missing") != std::string::npos);
     }
     CHECK(other->named_parameters()[0].second.value() == w0);  // nothing half-loaded
-    tg::save_npy<double>(dir / "model/3.bias.npy", Array<double>(xt::zeros<double>({4})));
+    tg::nn::save_npy<double>(dir / "model/3.bias.npy", Array<double>(xt::zeros<double>({4})));
     try {
         load_model(*other, dir / "model");
         FAIL("a mis-shaped file was not refused");

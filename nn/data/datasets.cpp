@@ -1,4 +1,4 @@
-#include "nn/data.hpp"
+#include "nn/data/datasets.hpp"
 
 #include <fmt/format.h>
 #include <zlib.h>

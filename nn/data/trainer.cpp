@@ -1,4 +1,4 @@
-#include "nn/trainer.hpp"
+#include "nn/data/trainer.hpp"
 
 #include <fmt/format.h>
 
@@ -10,31 +10,64 @@
 
 namespace tg::nn {
 
+const char* to_string(Activation act) {
+    switch (act) {
+        case Activation::relu: return "relu";
+        case Activation::tanh: return "tanh";
+        case Activation::sigmoid: return "sigmoid";
+    }
+    return "?";
+}
+
+const char* to_string(OptimizerKind kind) { return kind == OptimizerKind::adam ? "adam" : "sgd"; }
+
+Activation activation_named(const std::string& name) {
+    for (Activation a : {Activation::relu, Activation::tanh, Activation::sigmoid}) {
+        if (name == to_string(a)) {
+            return a;
+        }
+    }
+    throw ValueError(fmt::format("mlp: the activation must be relu, tanh or sigmoid, got \"{}\"", name));
+}
+
+OptimizerKind optimizer_named(const std::string& name) {
+    for (OptimizerKind k : {OptimizerKind::adam, OptimizerKind::sgd}) {
+        if (name == to_string(k)) {
+            return k;
+        }
+    }
+    throw ValueError(fmt::format("optimizer: expected sgd or adam, got \"{}\"", name));
+}
+
+std::optional<BatchNormImpl> batchnorm_named(const std::string& name) {
+    if (name == "none") {
+        return std::nullopt;
+    }
+    for (BatchNormImpl i : {BatchNormImpl::composite, BatchNormImpl::fused}) {
+        if (name == to_string(i)) {
+            return i;
+        }
+    }
+    throw ValueError(fmt::format("mlp: batch norm must be none, composite or fused, got \"{}\"", name));
+}
+
 template <class T>
 std::shared_ptr<Sequential<T>> make_mlp(std::size_t inputs, std::size_t classes, const MlpConfig& c) {
-    if (c.bn != "none" && c.bn != "composite" && c.bn != "fused") {
-        throw ValueError(fmt::format("mlp: batch norm must be none, composite or fused, got {}", c.bn));
-    }
-    if (c.act != "relu" && c.act != "tanh" && c.act != "sigmoid") {
-        throw ValueError(fmt::format("mlp: the activation must be relu, tanh or sigmoid, got {}", c.act));
-    }
     Generator gen(c.seed);
     auto model = std::make_shared<Sequential<T>>();
     std::size_t width = inputs;
     std::uint64_t dropout_seed = c.seed + 1;
     for (std::size_t h : c.hidden) {
         model->add(std::make_shared<Linear<T>>(width, h, gen));
-        if (c.bn != "none") {
+        if (c.bn) {
             BatchNormOptions o;
-            o.impl = c.bn == "composite" ? BatchNormImpl::composite : BatchNormImpl::fused;
+            o.impl = *c.bn;
             model->add(std::make_shared<BatchNorm1d<T>>(h, o));
         }
-        if (c.act == "relu") {
-            model->add(std::make_shared<ReLU<T>>());
-        } else if (c.act == "tanh") {
-            model->add(std::make_shared<Tanh<T>>());
-        } else {
-            model->add(std::make_shared<Sigmoid<T>>());
+        switch (c.act) {
+            case Activation::relu: model->add(std::make_shared<ReLU<T>>()); break;
+            case Activation::tanh: model->add(std::make_shared<Tanh<T>>()); break;
+            case Activation::sigmoid: model->add(std::make_shared<Sigmoid<T>>()); break;
         }
         if (c.dropout > 0) {
             model->add(std::make_shared<Dropout<T>>(c.dropout, dropout_seed++));
@@ -47,21 +80,18 @@ std::shared_ptr<Sequential<T>> make_mlp(std::size_t inputs, std::size_t classes,
 
 template <class T>
 std::unique_ptr<Optimizer<T>> make_optimizer(Module<T>& model, const OptimConfig& c) {
-    if (c.name == "adam") {
+    if (c.kind == OptimizerKind::adam) {
         AdamOptions o;
         o.lr = c.lr;
         o.weight_decay = c.weight_decay;
         return std::make_unique<Adam<T>>(model.parameters(), o);
     }
-    if (c.name == "sgd") {
-        SGDOptions o;
-        o.lr = c.lr;
-        o.momentum = c.momentum;
-        o.nesterov = c.nesterov;
-        o.weight_decay = c.weight_decay;
-        return std::make_unique<SGD<T>>(model.parameters(), o);
-    }
-    throw ValueError(fmt::format("optimizer: expected sgd or adam, got {}", c.name));
+    SGDOptions o;
+    o.lr = c.lr;
+    o.momentum = c.momentum;
+    o.nesterov = c.nesterov;
+    o.weight_decay = c.weight_decay;
+    return std::make_unique<SGD<T>>(model.parameters(), o);
 }
 
 namespace {

@@ -1,4 +1,4 @@
-#include "nn/serialize.hpp"
+#include "nn/io/serialize.hpp"
 
 #include <fmt/format.h>
 
@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "nn/files.hpp"
-#include "nn/npy.hpp"
+#include "nn/io/files.hpp"
+#include "nn/io/npy.hpp"
 
 namespace tg::nn {
 

@@ -1,4 +1,4 @@
-#include "nn/checkpoint.hpp"
+#include "nn/io/checkpoint.hpp"
 
 #include <fmt/format.h>
 
@@ -6,9 +6,9 @@
 #include <sstream>
 #include <type_traits>
 
-#include "nn/files.hpp"
-#include "nn/npy.hpp"
-#include "nn/serialize.hpp"
+#include "nn/io/files.hpp"
+#include "nn/io/npy.hpp"
+#include "nn/io/serialize.hpp"
 
 namespace tg::nn {
 

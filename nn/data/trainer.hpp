@@ -7,16 +7,28 @@
 #include <optional>
 
 #include "nn/batchnorm.hpp"
-#include "nn/data.hpp"
+#include "nn/data/datasets.hpp"
 #include "nn/layers.hpp"
 #include "nn/optim.hpp"
 
 namespace tg::nn {
 
+enum class Activation { relu, tanh, sigmoid };
+enum class OptimizerKind { adam, sgd };
+
+const char* to_string(Activation act);
+const char* to_string(OptimizerKind kind);
+
+// The names used on the command line and in logs ("relu", "adam", "none" for no batch norm), and
+// back; a name not on the list throws ValueError listing those that are.
+Activation activation_named(const std::string& name);
+OptimizerKind optimizer_named(const std::string& name);
+std::optional<BatchNormImpl> batchnorm_named(const std::string& name);
+
 struct MlpConfig {
     std::vector<std::size_t> hidden{256, 128};
-    std::string bn = "none";   // none, composite or fused: BatchNorm1d after each hidden Linear
-    std::string act = "relu";  // relu, tanh or sigmoid
+    std::optional<BatchNormImpl> bn;  // BatchNorm1d after each hidden Linear, or none
+    Activation act = Activation::relu;
     double dropout = 0;        // after each activation, when above 0
     std::uint64_t seed = 0;    // initial weights
 };
@@ -26,7 +38,7 @@ template <class T>
 std::shared_ptr<Sequential<T>> make_mlp(std::size_t inputs, std::size_t classes, const MlpConfig& config);
 
 struct OptimConfig {
-    std::string name = "adam";  // adam or sgd
+    OptimizerKind kind = OptimizerKind::adam;
     double lr = 1e-3;
     double momentum = 0;
     bool nesterov = false;

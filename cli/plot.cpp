@@ -1,0 +1,75 @@
+#include "cli/plot.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace tgcli {
+
+namespace fs = std::filesystem;
+using tg::nn::EpochStats;
+
+namespace {
+
+// Draws `script` (gnuplot commands) into `plot`, an .svg or a .png file.
+void run_gnuplot(const std::string& plot, const std::string& script) {
+    const std::string ext = fs::path(plot).extension().string();
+    if (ext != ".svg" && ext != ".png") {
+        throw tg::ValueError(fmt::format("plot: {} must end in .svg or .png", plot));
+    }
+    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        throw tg::IoError(fmt::format("plot: gnuplot was not found; install it with apt-get install gnuplot-nox, "
+                                      "or drop --plot"));
+    }
+    if (!fs::path(plot).parent_path().empty()) {
+        fs::create_directories(fs::path(plot).parent_path());
+    }
+    const std::string gp = plot + ".gp";
+    {
+        std::ofstream out(gp);
+        out << (ext == ".svg" ? "set terminal svg size 1000,420 dynamic font 'Helvetica,12'\n"
+                              : "set terminal pngcairo size 1000,420 font 'Helvetica,11'\n");
+        out << "set output '" << plot << "'\n" << script;
+    }
+    if (std::system(fmt::format("gnuplot '{}' 2>'{}.err'", gp, plot).c_str()) != 0) {
+        throw tg::IoError(fmt::format("plot: gnuplot failed; its script is {} and its messages {}.err", gp, plot));
+    }
+    fs::remove(plot + ".err");
+}
+
+}  // namespace
+
+void write_log(const std::string& path, const std::vector<EpochStats>& stats, const std::string& run) {
+    std::string text = fmt::format("{}epoch,train_loss,train_acc,test_acc,seconds\n", run.empty() ? "" : "run,");
+    for (const auto& s : stats) {
+        text += fmt::format("{}{},{:.6f},{:.6f},{:.6f},{:.4f}\n", run.empty() ? "" : run + ",", s.epoch, s.train_loss,
+                            s.train_acc, s.test_acc, s.seconds);
+    }
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty()) {
+        fs::create_directories(parent);
+    }
+    tg::nn::write_file_atomically(path, {text});
+}
+
+
+void plot_training(const std::string& plot, const std::string& log) {
+    run_gnuplot(plot, fmt::format(
+        "set datafile separator ','\nset key autotitle columnhead\nset multiplot layout 1,2\n"
+        "set xlabel 'epoch'\nset title 'training loss'\nplot '{0}' using 1:2 with linespoints lw 2 title 'train loss'\n"
+        "set title 'accuracy'\nset yrange [*:1]\nplot '{0}' using 1:3 with linespoints lw 2 title 'train', "
+        "'{0}' using 1:4 with linespoints lw 2 title 'test'\nunset multiplot\n", log));
+}
+
+void plot_experiment(const std::string& plot, const std::vector<std::string>& logs) {
+    run_gnuplot(plot, fmt::format(
+        "set datafile separator ','\nset xlabel 'epoch'\nset ylabel 'test accuracy'\nset key bottom right\n"
+        "set title 'test accuracy per epoch: no batch norm, composite, fused'\n"
+        "plot '{}' using 2:5 every ::1 with linespoints lw 2 title 'no batch norm', "
+        "'{}' using 2:5 every ::1 with linespoints lw 2 title 'composite', "
+        "'{}' using 2:5 every ::1 with linespoints lw 2 dt 2 title 'fused'\n", logs.at(0), logs.at(1), logs.at(2)));
+}
+
+}  // namespace tgcli

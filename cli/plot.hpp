@@ -1,0 +1,22 @@
+// Logs and plots of training runs: the per-epoch CSV and gnuplot's drawings of it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tapegrad.hpp"
+
+namespace tgcli {
+
+// Writes the whole CSV again after each epoch, atomically, so that it is never half-written; with
+// `run`, a first column names the run.
+void write_log(const std::string& path, const std::vector<tg::nn::EpochStats>& stats, const std::string& run = "");
+
+// Training loss, and training and test accuracy, per epoch from a log written by write_log.
+void plot_training(const std::string& plot, const std::string& log);
+
+// Test accuracy per epoch of `experiment bn`'s three runs, from their logs (no batch norm,
+// composite, fused).
+void plot_experiment(const std::string& plot, const std::vector<std::string>& logs);
+
+}  // namespace tgcli
