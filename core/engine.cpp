@@ -225,15 +225,12 @@ struct Pass {
     BackwardObserver<T>* observer = nullptr;
 };
 
-// The algorithm: order the graph, seed the roots, then walk it backwards; every tensor has all of
-// its gradient when its turn comes, hands it to its node's rule, and the rule's answers are added
-// into the node's inputs.
+// How many times each node is still to be reached in this pass (a node made several outputs
+// when an op records more than one); cleared of anything a pass that threw half-way left behind.
 template <class T>
-void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seeds, Pass<T>& pass) {
-    const std::vector<TensorImpl<T>*> order = topological_order(roots);
-    check_not_freed(order);
+void reset_bookkeeping(const std::vector<TensorImpl<T>*>& order) {
     for (TensorImpl<T>* t : order) {
-        t->pending.reset();  // left behind by a pass that threw half-way
+        t->pending.reset();
         if (t->grad_fn) {
             t->grad_fn->runs_left = 0;
         }
@@ -243,9 +240,44 @@ void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seed
             ++t->grad_fn->runs_left;
         }
     }
-    const bool delivering = pass.wanted.empty();
-    const std::vector<bool> needed = delivering ? std::vector<bool>(order.size(), true) : on_path_to(order, pass.wanted);
-    const GradModeGuard mode(pass.create_graph);
+}
+
+// Anomaly mode: a NaN or an infinity in what a rule returned stops the pass, naming the op.
+template <class T>
+void check_anomalies(const TensorImpl<T>& out, const Node<T>& node, const Grads<T>& contributions) {
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        if (node.inputs[i]->requires_grad && contributions[i].defined()) {
+            check_backward(out, node, i, contributions[i].value());
+        }
+    }
+}
+
+// The tensor's finished gradient g goes where the pass wants it: captured for tg::grad, or added
+// into .grad of a leaf (or a tensor that retains its gradient) for backward().
+template <class T>
+void deliver(TensorImpl<T>& t, const Tensor<T>& g, Pass<T>& pass) {
+    if (auto it = pass.wanted.find(&t); it != pass.wanted.end()) {
+        pass.captured[it->second] = g;
+    }
+    if (pass.wanted.empty() && (!t.grad_fn || t.retains_grad)) {
+        accumulate(t.grad, g, pass.create_graph);
+        if (!t.grad_fn && pass.observer) {
+            pass.observer->on_leaf(t, t.grad->value());
+        }
+    }
+}
+
+// The algorithm: order the graph, seed the roots, then walk it backwards; every tensor has all of
+// its gradient when its turn comes, hands it to its node's rule, and the rule's answers are added
+// into the node's inputs.
+template <class T>
+void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seeds, Pass<T>& pass) {
+    const std::vector<TensorImpl<T>*> order = topological_order(roots);
+    check_not_freed(order);
+    reset_bookkeeping(order);
+    const std::vector<bool> needed = pass.wanted.empty() ? std::vector<bool>(order.size(), true)
+                                                         : on_path_to(order, pass.wanted);
+    const GradModeGuard mode(pass.create_graph);  // the rules' ops record only under create_graph
     for (std::size_t i = 0; i < roots.size(); ++i) {
         accumulate(roots[i].impl()->pending, seeds[i], pass.create_graph);
     }
@@ -259,27 +291,15 @@ void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seed
             continue;  // nothing flowed here, or nothing wanted lies below
         }
         const Tensor<T> g = Tensor<T>::from_impl(std::move(t->pending));
-        if (auto it = pass.wanted.find(t); it != pass.wanted.end()) {
-            pass.captured[it->second] = g;
-        }
-        if (delivering && (!t->grad_fn || t->retains_grad)) {
-            accumulate(t->grad, g, pass.create_graph);
-        }
+        deliver(*t, g, pass);
         if (!t->grad_fn) {
-            if (pass.observer && delivering) {
-                pass.observer->on_leaf(*t, t->grad->value());
-            }
-            continue;
+            continue;  // a leaf: nothing below it
         }
         Node<T>& node = *t->grad_fn;
         const Grads<T> contributions = call_rule(node, g);
         validate(node, contributions);
         if (anomaly_enabled()) {
-            for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-                if (node.inputs[i]->requires_grad && contributions[i].defined()) {
-                    check_backward(*t, node, i, contributions[i].value());
-                }
-            }
+            check_anomalies(*t, node, contributions);
         }
         if (pass.observer) {
             pass.observer->on_node(*t, node, g, contributions);
@@ -290,7 +310,7 @@ void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seed
             }
         }
         if (!pass.retain_graph && node.runs_left == 0) {
-            node.release();
+            node.release();  // its saved tensors are no longer needed
         }
     }
 }

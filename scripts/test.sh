@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+start=$SECONDS
+stage() { echo "== $1 (at $((SECONDS - start)) s)"; }
+
 scripts/install-deps.sh
 jobs="$(nproc)"
 werror="OFF"
@@ -14,11 +17,12 @@ if [ -n "${CI:-}" ]; then
 fi
 
 for preset in release memcheck sanitize; do
-  echo "== ${preset}: configure, build, test"
+  stage "${preset}: configure, build, test"
   cmake --preset "$preset" -DTAPEGRAD_WERROR="$werror" >/dev/null
   cmake --build --preset "$preset" -j "$jobs"
   ctest --preset "$preset" -j "$jobs"
 done
 
-echo "== fuzz: every reader and the command line, ${FUZZ_SECONDS:-60} s each"
+stage "fuzz: every reader and the command line, ${FUZZ_SECONDS:-60} s each"
 fuzz/run.sh
+stage "all passed"
