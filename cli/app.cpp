@@ -13,6 +13,7 @@
 #include "cli/bn.hpp"
 #include "cli/demo.hpp"
 #include "cli/exercise.hpp"
+#include "cli/norm.hpp"
 #include "cli/see.hpp"
 #include "cli/train.hpp"
 #include "core/errors.hpp"
@@ -42,6 +43,7 @@ int run_cli(int argc, char** argv, bool check_only) {
         trace_command(app),
         compare_command(app),
         bn_command(app),
+        norm_command(app),
         demo_command(app),
         train_command(app),
         experiment_command(app),

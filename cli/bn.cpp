@@ -67,6 +67,17 @@ Command bn_command(CLI::App& app) {
 
 namespace {
 
+template <class T>
+void check_per_channel(const std::string& cmd, const std::string& option, const std::string& path, const Array<T>& a,
+                       std::size_t channels) {
+    if (a.dimension() != 1 || a.shape()[0] != channels) {
+        throw tg::ShapeError(fmt::format("{}: {} {} must have shape [{}] (one value per channel of x), got {}",
+                                         cmd, option, path, channels, tg::shape_str(tg::to_shape(a.shape()))));
+    }
+}
+
+}  // namespace
+
 // Reads a file's header, naming the option in any error.
 tg::nn::NpyInfo info_for(const std::string& cmd, const std::string& option, const std::string& path) {
     try {
@@ -91,16 +102,8 @@ Array<T> load_as(const std::string& cmd, const std::string& option, const std::s
     }
 }
 
-template <class T>
-void check_per_channel(const std::string& cmd, const std::string& option, const std::string& path, const Array<T>& a,
-                       std::size_t channels) {
-    if (a.dimension() != 1 || a.shape()[0] != channels) {
-        throw tg::ShapeError(fmt::format("{}: {} {} must have shape [{}] (one value per channel of x), got {}",
-                                         cmd, option, path, channels, tg::shape_str(tg::to_shape(a.shape()))));
-    }
-}
-
-}  // namespace
+template Array<float> load_as(const std::string&, const std::string&, const std::string&);
+template Array<double> load_as(const std::string&, const std::string&, const std::string&);
 
 std::string case_dtype(const BnArgs& a) {
     if (a.x.empty()) {
@@ -235,7 +238,7 @@ int run(const BnArgs& a) {
         save("running_var.npy", bn->running->var.value());
         save("num_batches_tracked.npy", Array<std::int64_t>(bn->running->num_batches_tracked));
     }
-    fmt::print("bn: {} {} step on {} {}; wrote {} files to {}\n", a.impl, a.mode, tg::dtype_name<T>(),
+    fmt::print("{}: {} {} step on {} {}; wrote {} files to {}\n", a.command, a.impl, a.mode, tg::dtype_name<T>(),
                tg::shape_str(x.shape()), 2 + (o.affine ? 2 : 0) + (bn->running && a.mode == "train" ? 3 : 0),
                a.out);
     return 0;

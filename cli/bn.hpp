@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/command.hpp"
+#include "nn/io/npy.hpp"
 #include "see/bn_case.hpp"
 
 namespace tgcli {
@@ -48,6 +49,12 @@ tg::see::BnCase<T> load_case(const BnArgs& args);
 
 // "float32" or "float64": x's dtype, or float64 for a random input.
 std::string case_dtype(const BnArgs& args);
+
+// Reads a file's header, naming the command and the option in any error.
+tg::nn::NpyInfo info_for(const std::string& cmd, const std::string& option, const std::string& path);
+// Loads a float array for an option, which must have x's dtype T.
+template <class T>
+tg::Array<T> load_as(const std::string& cmd, const std::string& option, const std::string& path);
 
 Command bn_command(CLI::App& app);
 int run_bn(const BnArgs& args);

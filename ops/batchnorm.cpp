@@ -77,17 +77,14 @@ BatchNormOutput<T> batchnorm_composite(const Tensor<T>& x, const OptionalTensor<
     const bool lead = reduced_axes_lead(axes);
     const std::vector<int> ax(axes.begin(), axes.end());
 
-    Tensor<T> mu = mean(x, ax, !lead).named("mu");
-    Tensor<T> xc = (x - mu).named("xc");
-    Tensor<T> sigma2 = mean(pow(xc, 2), ax, !lead).named("sigma2");
-    Tensor<T> sigma = sqrt(sigma2 + eps).named("std");
-    Tensor<T> xhat = (xc / sigma).named("xhat");
+    // the family's builder (ops/norm.cpp): mu -> xc -> sigma2 -> std -> xhat over the batch axes
+    const NormGraph<T> g = normalize_composite(x, ax, !lead, eps);
 
     BatchNormOutput<T> out;
-    out.y = scale_and_shift(xhat, gamma, beta, L, lead);
-    out.batch_mean = xt::cast<double>(mu.value());
+    out.y = scale_and_shift(g.xhat, gamma, beta, L, lead);
+    out.batch_mean = xt::cast<double>(g.mu.value());
     out.batch_mean.reshape(L.stat_shape);
-    out.batch_var = xt::cast<double>(sigma2.value());
+    out.batch_var = xt::cast<double>(g.sigma2.value());
     out.batch_var.reshape(L.stat_shape);
     out.count = L.count();
     return out;
@@ -138,20 +135,17 @@ BatchNormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const T
     const ChannelLayout L = channel_layout("batchnorm_backward_reference", x.shape(), axes);
     const std::vector<int> ax(axes.begin(), axes.end());
     const std::vector<long> keep(L.keep_shape.begin(), L.keep_shape.end());
-    const double n = static_cast<double>(L.count());
-    Tensor<T> mu, inv_std;
-    if (training) {
-        mu = mean(x, ax, true);
-        inv_std = pow(mean(pow(x - mu, 2), ax, true) + eps, -0.5);
-    } else {  // the given statistics, constants
-        mu = reshape(Tensor<T>(Array<T>(xt::cast<T>(mean_))), keep);
-        inv_std = reshape(Tensor<T>(Array<T>(xt::cast<T>(1.0 / xt::sqrt(var_ + eps)))), keep);
-    }
-    const Tensor<T> xhat = (x - mu) * inv_std;
     const Tensor<T> dxhat = gamma ? g * reshape(*gamma, keep) : g;
     BatchNormGradTensors<T> r;
-    r.dx = training ? inv_std / n * (n * dxhat - sum(dxhat, ax, true) - xhat * sum(dxhat * xhat, ax, true))
-                    : inv_std * dxhat;
+    Tensor<T> xhat;
+    if (training) {  // the family's closed form (ops/norm.cpp), statistics recomputed from x
+        r.dx = normalized_backward_reference(dxhat, x, ax, eps, &xhat);
+    } else {  // the given statistics, constants
+        const Tensor<T> mu = reshape(Tensor<T>(Array<T>(xt::cast<T>(mean_))), keep);
+        const Tensor<T> inv_std = reshape(Tensor<T>(Array<T>(xt::cast<T>(1.0 / xt::sqrt(var_ + eps)))), keep);
+        xhat = (x - mu) * inv_std;
+        r.dx = inv_std * dxhat;
+    }
     r.dgamma = sum(g * xhat, ax);
     r.dbeta = sum(g, ax);
     return r;

@@ -1,4 +1,5 @@
-// Batch normalisation on the tape, built two ways that must agree:
+// Batch normalisation on the tape, the first of the normalisation family (ops/norm.hpp), built two
+// ways that must agree:
 //
 //   composite  the textbook graph mu -> xc -> sigma2 -> std -> xhat -> y, every step a primitive
 //              op with a name; its gradient comes from the engine alone (no backward code here)
@@ -12,6 +13,7 @@
 #include <optional>
 
 #include "ops/batchnorm_layout.hpp"
+#include "ops/norm.hpp"
 
 namespace tg {
 
@@ -22,9 +24,6 @@ struct BatchNormOutput {
     Array<double> batch_var;   // per feature, BIASED (divided by n), as used to normalise
     std::size_t count = 0;  // values per feature (n)
 };
-
-template <class T>
-using OptionalTensor = std::optional<Tensor<T>>;
 
 // Training mode, from primitives.
 template <class T>

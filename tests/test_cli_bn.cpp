@@ -142,3 +142,52 @@ TEST_CASE("tapegrad bn rejects contradictory or unknown options as usage errors"
     check_refused(tapegrad(dir, "bn --no-affine --gamma " + (dir / "x.npy") + io), "--no-affine");
     check_refused(tapegrad(dir, "bn --num-batches-tracked -3" + io), "--num-batches-tracked");
 }
+
+TEST_CASE("tapegrad norm runs layer norm and group norm on PyTorch's recorded cases, and batch norm as bn does") {
+    const fs::path norm = fs::path(TAPEGRAD_FIXTURES) / "norm";
+    auto nf = [&](const std::string& c, const std::string& name) { return (norm / c / (name + ".npy")).string(); };
+    for (const std::string impl : {"composite", "fused"}) {
+        for (const auto& [c, how] : std::vector<std::pair<std::string, std::string>>{
+                 {"ln_3d_two", "--kind layer --normalized-shape 3,4"}, {"ln_2d", "--kind layer"},
+                 {"gn_g2_4d", "--kind group --groups 2"}, {"gn_f32", "--kind group --groups 4"}}) {
+            CAPTURE(impl);
+            CAPTURE(c);
+            TempDir dir;
+            const Run r = tapegrad(dir, "norm " + how + " --impl " + impl + " --x " + nf(c, "x") + " --dy " + nf(c, "dy") +
+                                            " --gamma " + nf(c, "gamma") + " --beta " + nf(c, "beta") + " --out " + (dir / "o"));
+            INFO(r.err);
+            REQUIRE(r.code == 0);
+            CHECK(r.out.find("wrote 4 files") != std::string::npos);
+            const bool f32 = c == "gn_f32";
+            for (const std::string q : {"y", "dx", "dgamma", "dbeta"}) {
+                CAPTURE(q);
+                const double d = f32 ? tgtest::rel_diff(tg::nn::load_npy<float>(dir / ("o/" + q + ".npy")), tg::nn::load_npy<float>(nf(c, q)))
+                                     : tgtest::rel_diff(tg::nn::load_npy<double>(dir / ("o/" + q + ".npy")), tg::nn::load_npy<double>(nf(c, q)));
+                CHECK(d < (f32 ? 1e-4 : 1e-10));
+            }
+        }
+    }
+    TempDir dir;
+    const std::string c = "bn1d_2d";
+    const Run r = tapegrad(dir, "norm --kind batch --x " + fx(c, "x0") + " --dy " + fx(c, "dy0") + " --gamma " +
+                                    fx(c, "gamma_init") + " --beta " + fx(c, "beta_init") + " --out " + (dir / "o"));
+    REQUIRE(r.code == 0);
+    CHECK(r.out.rfind("norm: fused train step", 0) == 0);
+    CHECK(tgtest::rel_diff(tg::nn::load_npy<double>(dir / "o/dx.npy"), tg::nn::load_npy<double>(fx(c, "dx0"))) < 1e-10);
+}
+
+TEST_CASE("tapegrad norm refuses what does not apply, with one line each") {
+    TempDir dir;
+    const fs::path norm = fs::path(TAPEGRAD_FIXTURES) / "norm";
+    const std::string x = (norm / "gn_g2_4d" / "x.npy").string();  // (3, 4, 3, 3)
+    const std::string files = " --x " + x + " --dy " + x + " --out " + (dir / "o");
+    check_refused(tapegrad(dir, "norm --kind group --groups 3" + files), "4 channels do not split into 3 groups");
+    check_refused(tapegrad(dir, "norm --kind group" + files), "needs --groups");
+    check_refused(tapegrad(dir, "norm --kind layer --normalized-shape 4,3" + files), "must be the input's trailing dimensions");
+    check_refused(tapegrad(dir, "norm --kind layer --normalized-shape 3,x" + files), "--normalized-shape must be positive");
+    check_refused(tapegrad(dir, "norm --kind layer --running-mean " + x + files), "--running-mean is batch norm's");
+    check_refused(tapegrad(dir, "norm --kind layer --groups 2" + files), "--groups is for --kind group");
+    check_refused(tapegrad(dir, "norm --kind group --groups 2 --gamma " + x + files), "--gamma");
+    check_refused(tapegrad(dir, "norm --kind group --groups 36" + files), "do not split");
+    CHECK_FALSE(fs::exists(dir / "o"));
+}
