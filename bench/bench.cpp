@@ -86,6 +86,24 @@ Run tg_batchnorm(std::size_t n, std::size_t d, bool composite) {
     };
 }
 
+// LayerNorm(d) (groups = 0) or GroupNorm(groups, d), fused, on (n, d).
+template <class T>
+Run tg_rownorm(std::size_t n, std::size_t d, std::size_t groups) {
+    std::shared_ptr<tg::nn::Module<T>> m;
+    if (groups == 0) {
+        m = std::make_shared<tg::nn::LayerNorm<T>>(tg::Shape{d});
+    } else {
+        m = std::make_shared<tg::nn::GroupNorm<T>>(groups, d);
+    }
+    auto x = std::make_shared<Tensor<T>>(randn<T>({n, d}, 1, 1, 2), true);
+    auto dy = std::make_shared<Tensor<T>>(randn<T>({n, d}, 2));
+    return [m, x, dy] {
+        x->zero_grad();
+        m->zero_grad();
+        (*m)(*x).backward(*dy);
+    };
+}
+
 Run tg_chain(int length) {
     auto x = std::make_shared<Tensor<float>>(Tensor<float>::ones({1}, true));
     return [x, length] {
@@ -173,6 +191,18 @@ int main(int argc, char** argv) {
                         [=] { return f64 ? tg_batchnorm<double>(n, d, composite) : tg_batchnorm<float>(n, d, composite); },
                         [=] { return bench::TorchSide::batchnorm(static_cast<long>(n), static_cast<long>(d), f64, composite); });
                 }
+            }
+        }
+    }
+    for (std::size_t groups : {std::size_t{0}, std::size_t{32}}) {
+        for (bool f64 : {false, true}) {
+            for (const auto& [n, d] : shapes) {
+                if (groups > d) continue;
+                const std::string name = fmt::format("{} fused fwd+bwd {} {}x{}, 1 thread",
+                                                     groups ? "group norm (32 groups)" : "layer norm", f64 ? "f64" : "f32", n, d);
+                measure(
+                    name, 1, [=] { return f64 ? tg_rownorm<double>(n, d, groups) : tg_rownorm<float>(n, d, groups); },
+                    [=] { return bench::TorchSide::rownorm(static_cast<long>(n), static_cast<long>(d), static_cast<long>(groups), f64); });
             }
         }
     }

@@ -39,6 +39,31 @@ Run TorchSide::batchnorm(long n, long d, bool f64, bool composite) {
     };
 }
 
+Run TorchSide::rownorm(long n, long d, long groups, bool f64) {
+    const auto dtype = f64 ? torch::kFloat64 : torch::kFloat32;
+    torch::manual_seed(0);
+    auto x = (torch::randn({n, d}, dtype) * 2 + 1).requires_grad_(true);
+    auto dy = torch::randn({n, d}, dtype);
+    std::shared_ptr<torch::nn::Module> m;
+    std::function<torch::Tensor(const torch::Tensor&)> f;
+    if (groups == 0) {
+        auto ln = std::make_shared<torch::nn::LayerNormImpl>(torch::nn::LayerNormOptions({d}));
+        ln->to(dtype);
+        m = ln;
+        f = [ln](const torch::Tensor& t) { return ln->forward(t); };
+    } else {
+        auto gn = std::make_shared<torch::nn::GroupNormImpl>(torch::nn::GroupNormOptions(groups, d));
+        gn->to(dtype);
+        m = gn;
+        f = [gn](const torch::Tensor& t) { return gn->forward(t); };
+    }
+    return [m, f, x, dy]() mutable {
+        x.mutable_grad() = torch::Tensor();
+        m->zero_grad();
+        f(x).backward(dy);
+    };
+}
+
 Run TorchSide::chain(int length) {
     auto x = torch::ones({1}, torch::kFloat32).requires_grad_(true);
     return [x, length]() mutable {

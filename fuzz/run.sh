@@ -10,12 +10,17 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(npy idx csv checkpoint cli)
-build=build/fuzz
+# FUZZ_BUILD names a build already configured with TAPEGRAD_FUZZ (scripts/test.sh passes the
+# sanitize preset's, which has everything but the targets' own files compiled); otherwise
+# build/fuzz is configured here.
+build=${FUZZ_BUILD:-build/fuzz}
 
-werror=OFF
-[ -n "${CI:-}" ] && werror=ON
-CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_FUZZ=ON -DTAPEGRAD_BUILD_TESTS=OFF \
-    -DTAPEGRAD_WERROR="$werror" >/dev/null
+if [ -z "${FUZZ_BUILD:-}" ]; then
+  werror=OFF
+  [ -n "${CI:-}" ] && werror=ON
+  CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_FUZZ=ON -DTAPEGRAD_BUILD_TESTS=OFF \
+      -DTAPEGRAD_BUILD_BENCH=OFF -DTAPEGRAD_WERROR="$werror" >/dev/null
+fi
 cmake --build "$build" -j2 --target "${targets[@]/#/fuzz_}" >/dev/null
 
 work=$(mktemp -d)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds tapegrad and runs every test: in a Release build; the main job
 # under valgrind in a build of its own (no -march=native: valgrind cannot decode AVX-512); every
-# test again under the address and undefined-behaviour sanitizers; then every fuzz target for
-# FUZZ_SECONDS (default 60) each. Warnings are errors when CI is set.
+# test again under the address and undefined-behaviour sanitizers (clang, with libFuzzer's
+# coverage); then every fuzz target, built from that same sanitizer build, for FUZZ_SECONDS
+# (default 60) each. Warnings are errors when CI is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,5 +25,5 @@ for preset in release memcheck sanitize; do
 done
 
 stage "fuzz: every reader and the command line, ${FUZZ_SECONDS:-60} s each"
-fuzz/run.sh
+FUZZ_BUILD=build/sanitize fuzz/run.sh
 stage "all passed"

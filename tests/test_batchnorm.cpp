@@ -91,7 +91,8 @@ void check_agreement(double tolerance) {
         const double tol = std::is_same_v<T, float>
                                ? std::max(tolerance, 4.0 * ft.kappa * std::ldexp(1.0, -24))
                                : tolerance;
-        CAPTURE(ft.kappa);
+        const double kappa = ft.kappa;  // a plain variable: C++17 lambdas (CAPTURE) cannot capture a structured binding
+        CAPTURE(kappa);
         CHECK(rel_diff(ct.y, ft.y) < tol);
         // dx and dgamma relative to the size of their terms: with N = 2, dx = gamma s/N (N dy - sum dy - xhat
         // sum dy xhat) nearly cancels (it is 0 at eps = 0), and two float32 roundings of a near-zero

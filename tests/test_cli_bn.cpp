@@ -30,7 +30,8 @@ TEST_CASE("tapegrad bn reproduces PyTorch's steps, passing the running statistic
         for (const auto& [mine, theirs] : std::vector<std::pair<std::string, std::string>>{
                  {"y", "y1"}, {"dx", "dx1"}, {"dgamma", "dgamma1"}, {"dbeta", "dbeta1"},
                  {"running_mean", "running_mean1"}, {"running_var", "running_var1"}}) {
-            CAPTURE(mine);
+            const std::string quantity = mine;
+            CAPTURE(quantity);
             CHECK(tgtest::rel_diff(tg::nn::load_npy<double>(dir / ("o/" + mine + ".npy")), tg::nn::load_npy<double>(fx(c, theirs))) < 1e-10);
         }
         CHECK(tg::nn::load_npy<std::int64_t>(dir / "o/num_batches_tracked.npy")() == 2);
@@ -151,7 +152,8 @@ TEST_CASE("tapegrad norm runs layer norm and group norm on PyTorch's recorded ca
                  {"ln_3d_two", "--kind layer --normalized-shape 3,4"}, {"ln_2d", "--kind layer"},
                  {"gn_g2_4d", "--kind group --groups 2"}, {"gn_f32", "--kind group --groups 4"}}) {
             CAPTURE(impl);
-            CAPTURE(c);
+            const std::string fixture = c;
+            CAPTURE(fixture);
             TempDir dir;
             const Run r = tapegrad(dir, "norm " + how + " --impl " + impl + " --x " + nf(c, "x") + " --dy " + nf(c, "dy") +
                                             " --gamma " + nf(c, "gamma") + " --beta " + nf(c, "beta") + " --out " + (dir / "o"));

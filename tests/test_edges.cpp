@@ -229,7 +229,8 @@ TEST_CASE("tensors with a zero-size dimension: no crash, PyTorch's answers") {
     }
     SUBCASE("element-wise ops and activations keep the empty shape") {
         for (const auto& [name, ops] : unary_ops()) {
-            CAPTURE(name);
+            const auto op = name;
+            CAPTURE(op);
             Tensor<double> in = Tensor<double>::zeros({0, 3}, true);
             Tensor<double> y = ops.first(in);
             CHECK(y.shape() == tg::Shape{0, 3});

@@ -132,7 +132,8 @@ TEST_CASE("every new op passes gradcheck away from its kinks") {
         {"where", [cond](const auto& in) { return tg::where(cond, in[0], in[1]); }},
     };
     for (const auto& [name, f] : fns) {
-        CAPTURE(name);
+        const auto op = name;
+        CAPTURE(op);
         check_gradients(f, {x.detach().set_requires_grad(), row.detach().set_requires_grad()});
     }
 }

@@ -72,7 +72,8 @@ TEST_CASE("SGD and Adam steps reproduce PyTorch's recorded numbers") {
                 const Array<double>& bias_grad = m->named_parameters()[1].second.grad();
                 CHECK(xt::amax(xt::abs(bias_grad))() < 1e-15);
                 for (const auto& [name, p] : m->named_parameters()) {
-                    CAPTURE(name);
+                    const auto param = name;
+                    CAPTURE(param);
                     const Array<double> want = tg::nn::load_npy<double>((dir / fmt::format("step{}.{}.npy", step, name)).string());
                     const bool amplified = name == "0.bias" && c.rfind("adam", 0) == 0;
                     CHECK(tgtest::rel_diff(p.value(), want) < (amplified ? 1e-8 : 1e-10));

@@ -148,7 +148,8 @@ TEST_CASE("matmul through BLAS: values and gradients") {
     Tensor<double> a(Array<double>{{1., 2.}, {3., 4.}, {5., 6.}});
     Tensor<double> b(Array<double>{{1., 0., 2.}, {0., 1., 3.}});
     CHECK(tg::matmul(a, b).value() == Array<double>{{1., 2., 8.}, {3., 4., 18.}, {5., 6., 28.}});
-    for (const auto& [m, k, n] : std::vector<std::array<std::size_t, 3>>{{3, 2, 4}, {1, 5, 1}, {6, 3, 2}}) {
+    for (const auto& dims : std::vector<std::array<std::size_t, 3>>{{3, 2, 4}, {1, 5, 1}, {6, 3, 2}}) {
+        const std::size_t m = dims[0], k = dims[1], n = dims[2];
         CAPTURE(m);
         Tensor<double> p = random_tensor({m, k}, 50);
         Tensor<double> q = random_tensor({k, n}, 51);

@@ -107,7 +107,8 @@ TEST_CASE("the trace's contributions add up to the gradients the engine reports"
     const auto trace = tg::see::trace_backward<double>(y, seed);
     // every leaf's reported gradient is the sum of what the steps sent it, and equals .grad
     for (const auto& [name, total] : trace.leaves) {
-        CAPTURE(name);
+        const auto leaf = name;
+        CAPTURE(leaf);
         Array<double> sum = xt::zeros<double>(total.shape());
         for (const auto& s : trace.steps) {
             for (const auto& c : s.sent) {
