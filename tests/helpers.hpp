@@ -4,7 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <random>
+#include <string>
 
 #include "tapegrad.hpp"
 
@@ -100,6 +104,28 @@ void check_like_pytorch(const tg::Array<T>& got, const tg::Array<double>& want, 
             CHECK(std::abs(g - w) <= rel * std::max(floor, std::abs(w)) + abs);
         }
     }
+}
+
+}  // namespace tgtest
+
+namespace tgtest {
+
+// A recorded fixture's meta.txt: "key value" pairs, one per line.
+inline std::map<std::string, std::string> read_meta(const std::filesystem::path& dir) {
+    std::ifstream in(dir / "meta.txt");
+    REQUIRE(in);
+    std::map<std::string, std::string> meta;
+    std::string key, value;
+    while (in >> key >> value) {
+        meta[key] = value;
+    }
+    return meta;
+}
+
+// The array <dir>/<name>.npy.
+template <class T>
+tg::Array<T> load(const std::filesystem::path& dir, const std::string& name) {
+    return tg::nn::load_npy<T>((dir / (name + ".npy")).string());
 }
 
 }  // namespace tgtest

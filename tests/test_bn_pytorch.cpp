@@ -17,22 +17,6 @@ namespace {
 
 const fs::path fixtures = fs::path(TAPEGRAD_FIXTURES) / "bn";
 
-std::map<std::string, std::string> read_meta(const fs::path& dir) {
-    std::ifstream in(dir / "meta.txt");
-    REQUIRE(in);
-    std::map<std::string, std::string> meta;
-    std::string key, value;
-    while (in >> key >> value) {
-        meta[key] = value;
-    }
-    return meta;
-}
-
-template <class T>
-Array<T> load(const fs::path& dir, const std::string& name) {
-    return tg::nn::load_npy<T>((dir / (name + ".npy")).string());
-}
-
 template <class T>
 void replay(const fs::path& dir, const std::map<std::string, std::string>& meta, BatchNormImpl impl) {
     const double tol = std::is_same_v<T, double> ? 1e-10 : 1e-4;
@@ -45,7 +29,7 @@ void replay(const fs::path& dir, const std::map<std::string, std::string>& meta,
     if (meta.count("convention") && meta.at("convention") == "cs231n") {
         o.convention = tg::nn::Convention::cs231n;
     }
-    const Array<T> x0 = load<T>(dir, "x0");
+    const Array<T> x0 = tgtest::load<T>(dir, "x0");
     std::unique_ptr<tg::nn::BatchNorm<T>> bn;
     if (meta.at("module") == "2d") {
         bn = std::make_unique<tg::nn::BatchNorm2d<T>>(x0.shape()[1], o);
@@ -53,28 +37,28 @@ void replay(const fs::path& dir, const std::map<std::string, std::string>& meta,
         bn = std::make_unique<tg::nn::BatchNorm1d<T>>(x0.shape()[1], o);
     }
     if (o.affine) {
-        bn->weight->mutable_value() = load<T>(dir, "gamma_init");
-        bn->bias->mutable_value() = load<T>(dir, "beta_init");
+        bn->weight->mutable_value() = tgtest::load<T>(dir, "gamma_init");
+        bn->bias->mutable_value() = tgtest::load<T>(dir, "beta_init");
     }
     for (const std::string k : {"0", "1", "2", "e"}) {
         CAPTURE(k);
         if (k == "e") {
             bn->eval();
         }
-        Tensor<T> x(load<T>(dir, "x" + k), true);
+        Tensor<T> x(tgtest::load<T>(dir, "x" + k), true);
         bn->zero_grad();
         Tensor<T> y = (*bn)(x);
-        y.backward(load<T>(dir, "dy" + k));
-        CHECK(tgtest::rel_diff(y.value(), load<T>(dir, "y" + k)) < tol);
-        CHECK(tgtest::rel_diff(x.grad(), load<T>(dir, "dx" + k)) < tol);
+        y.backward(tgtest::load<T>(dir, "dy" + k));
+        CHECK(tgtest::rel_diff(y.value(), tgtest::load<T>(dir, "y" + k)) < tol);
+        CHECK(tgtest::rel_diff(x.grad(), tgtest::load<T>(dir, "dx" + k)) < tol);
         if (o.affine) {
-            CHECK(tgtest::rel_diff(bn->weight->grad(), load<T>(dir, "dgamma" + k)) < tol);
-            CHECK(tgtest::rel_diff(bn->bias->grad(), load<T>(dir, "dbeta" + k)) < tol);
+            CHECK(tgtest::rel_diff(bn->weight->grad(), tgtest::load<T>(dir, "dgamma" + k)) < tol);
+            CHECK(tgtest::rel_diff(bn->bias->grad(), tgtest::load<T>(dir, "dbeta" + k)) < tol);
         }
         if (o.track_running_stats) {
-            CHECK(tgtest::rel_diff(bn->running->mean.value(), load<T>(dir, "running_mean" + k)) < tol);
-            CHECK(tgtest::rel_diff(bn->running->var.value(), load<T>(dir, "running_var" + k)) < tol);
-            CHECK(bn->running->num_batches_tracked == load<std::int64_t>(dir, "num_batches_tracked" + k)());
+            CHECK(tgtest::rel_diff(bn->running->mean.value(), tgtest::load<T>(dir, "running_mean" + k)) < tol);
+            CHECK(tgtest::rel_diff(bn->running->var.value(), tgtest::load<T>(dir, "running_var" + k)) < tol);
+            CHECK(bn->running->num_batches_tracked == tgtest::load<std::int64_t>(dir, "num_batches_tracked" + k)());
         }
     }
 }
@@ -87,7 +71,7 @@ TEST_CASE("both implementations reproduce PyTorch's recorded BatchNorm numbers")
         if (!entry.is_directory()) {
             continue;
         }
-        const auto meta = read_meta(entry.path());
+        const auto meta = tgtest::read_meta(entry.path());
         for (BatchNormImpl impl : {BatchNormImpl::composite, BatchNormImpl::fused}) {
             CAPTURE(entry.path().filename().string());
             CAPTURE(std::string(tg::nn::to_string(impl)));

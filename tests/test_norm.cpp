@@ -20,17 +20,6 @@ namespace {
 
 const fs::path fixtures = fs::path(TAPEGRAD_FIXTURES) / "norm";
 
-std::map<std::string, std::string> read_meta(const fs::path& dir) {
-    std::ifstream in(dir / "meta.txt");
-    REQUIRE(in);
-    std::map<std::string, std::string> meta;
-    std::string key, value;
-    while (in >> key >> value) {
-        meta[key] = value;
-    }
-    return meta;
-}
-
 Shape parse_shape(const std::string& s) {
     Shape out;
     std::size_t pos = 0;
@@ -41,11 +30,6 @@ Shape parse_shape(const std::string& s) {
         pos = comma + 1;
     }
     return out;
-}
-
-template <class T>
-Array<T> load(const fs::path& dir, const std::string& name) {
-    return tg::nn::load_npy<T>((dir / (name + ".npy")).string());
 }
 
 // A module of the fixture's kind and options, its parameters set to the recorded ones.
@@ -72,8 +56,8 @@ std::unique_ptr<tg::nn::Module<T>> module_for(const fs::path& dir, const std::ma
     }
     REQUIRE(weight->has_value() == affine);
     if (affine) {
-        (*weight)->mutable_value() = load<T>(dir, "gamma");
-        (*bias)->mutable_value() = load<T>(dir, "beta");
+        (*weight)->mutable_value() = tgtest::load<T>(dir, "gamma");
+        (*bias)->mutable_value() = tgtest::load<T>(dir, "beta");
     }
     return m;
 }
@@ -81,17 +65,17 @@ std::unique_ptr<tg::nn::Module<T>> module_for(const fs::path& dir, const std::ma
 template <class T>
 void replay(const fs::path& dir, const std::map<std::string, std::string>& meta, NormImpl impl) {
     const double tol = std::is_same_v<T, double> ? 1e-10 : 1e-4;
-    Tensor<T> x(load<T>(dir, "x"), true);
+    Tensor<T> x(tgtest::load<T>(dir, "x"), true);
     auto m = module_for<T>(dir, meta, x.shape(), impl);
     Tensor<T> y = (*m)(x);
-    CHECK(rel_diff(y.value(), load<T>(dir, "y")) < tol);
-    y.backward(Tensor<T>(load<T>(dir, "dy")));
-    CHECK(rel_diff(x.grad(), load<T>(dir, "dx")) < tol);
+    CHECK(rel_diff(y.value(), tgtest::load<T>(dir, "y")) < tol);
+    y.backward(Tensor<T>(tgtest::load<T>(dir, "dy")));
+    CHECK(rel_diff(x.grad(), tgtest::load<T>(dir, "dx")) < tol);
     if (meta.at("affine") == "1") {
         const auto params = m->named_parameters();
         REQUIRE(params.size() == 2);
-        CHECK(rel_diff(params[0].second.grad(), load<T>(dir, "dgamma")) < tol);
-        CHECK(rel_diff(params[1].second.grad(), load<T>(dir, "dbeta")) < tol);
+        CHECK(rel_diff(params[0].second.grad(), tgtest::load<T>(dir, "dgamma")) < tol);
+        CHECK(rel_diff(params[1].second.grad(), tgtest::load<T>(dir, "dbeta")) < tol);
     }
 }
 
@@ -139,7 +123,7 @@ TEST_CASE("layer norm and group norm, composite and fused, reproduce PyTorch's n
     const std::vector<fs::path> dirs = cases();
     REQUIRE(dirs.size() == 14);
     for (const fs::path& dir : dirs) {
-        const auto meta = read_meta(dir);
+        const auto meta = tgtest::read_meta(dir);
         for (NormImpl impl : {NormImpl::composite, NormImpl::fused}) {
             INFO(dir.filename().string(), " ", tg::nn::to_string(impl));
             if (meta.at("dtype") == "float64") {
