@@ -124,7 +124,7 @@ Run tg_matmul(std::size_t m, std::size_t k, std::size_t n) {
 
 Run tg_mlp_step(std::size_t batch) {
     tg::nn::MlpConfig m;
-    m.bn = tg::nn::BatchNormImpl::fused;
+    m.norm = tg::nn::HiddenNorm{tg::nn::NormKind::batch, tg::nn::NormImpl::fused};
     auto model = tg::nn::make_mlp<float>(784, 10, m);
     std::shared_ptr<tg::nn::Optimizer<float>> opt = tg::nn::make_optimizer(*model, {tg::nn::OptimizerKind::adam, 1e-3});
     std::mt19937_64 gen(5);

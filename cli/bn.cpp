@@ -156,8 +156,8 @@ tg::nn::BatchNormOptions check_bn_args(const BnArgs& a) {
 }
 
 template <class T>
-tg::see::BnCase<T> load_case(const BnArgs& a) {
-    tg::see::BnCase<T> c;
+tg::see::NormCase<T> load_case(const BnArgs& a) {
+    tg::see::NormCase<T> c;
     c.options = check_bn_args(a);
     if (a.x.empty()) {
         std::mt19937_64 rng(a.seed);
@@ -209,14 +209,14 @@ tg::see::BnCase<T> load_case(const BnArgs& a) {
     return c;
 }
 
-template tg::see::BnCase<float> load_case(const BnArgs&);
-template tg::see::BnCase<double> load_case(const BnArgs&);
+template tg::see::NormCase<float> load_case(const BnArgs&);
+template tg::see::NormCase<double> load_case(const BnArgs&);
 
 namespace {
 
 template <class T>
 int run(const BnArgs& a) {
-    const tg::see::BnCase<T> c = load_case<T>(a);
+    const tg::see::NormCase<T> c = load_case<T>(a);
     auto bn = c.make_module(c.options.impl);
     const tg::nn::BatchNormOptions& o = c.options;
 

@@ -9,7 +9,7 @@
 
 #include "cli/command.hpp"
 #include "nn/io/npy.hpp"
-#include "see/bn_case.hpp"
+#include "see/norm_case.hpp"
 
 namespace tgcli {
 
@@ -45,7 +45,7 @@ tg::nn::BatchNormOptions check_bn_args(const BnArgs& args);
 
 // The case the options describe, in dtype T; throws tg::Error with one clear line on bad input.
 template <class T>
-tg::see::BnCase<T> load_case(const BnArgs& args);
+tg::see::NormCase<T> load_case(const BnArgs& args);
 
 // "float32" or "float64": x's dtype, or float64 for a random input.
 std::string case_dtype(const BnArgs& args);

@@ -11,6 +11,7 @@
 #include "see/embedded.hpp"
 #include "see/exercise.hpp"
 #include "see/html.hpp"
+#include "ops/norm.hpp"
 
 namespace tgcli {
 
@@ -75,6 +76,19 @@ void add_exercise_options(CLI::App* cmd, ExerciseArgs& a) {
     cmd->add_option("--seed", a.seed, "seed of the inputs")->capture_default_str();
     cmd->add_option("--n", a.n, "bn: rows of the batch")->capture_default_str();
     cmd->add_option("--d", a.d, "bn: features")->capture_default_str();
+    cmd->add_option("--kind", a.norm,
+                    "bn: the normalisation, batch (over the rows), layer (over each row's features) or group (over "
+                    "each row's groups of features, --groups G)")
+        ->check(CLI::IsMember({"batch", "layer", "group"}))
+        ->capture_default_str();
+    cmd->add_option("--groups", a.groups, "bn --kind group: the number of groups, a divisor of --d");
+}
+
+tg::see::NormKind exercise_kind(const ExerciseArgs& a) { return tg::see::norm_kind_named(a.norm); }
+
+// The starter for the bn exercise's normalisation.
+std::string bn_script(const ExerciseArgs& a) {
+    return a.norm == "layer" ? "ln_backward.py" : a.norm == "group" ? "gn_backward.py" : "bn_backward.py";
 }
 
 void add_check_options(CLI::App* cmd, CheckArgs& a) {
@@ -89,17 +103,39 @@ void add_check_options(CLI::App* cmd, CheckArgs& a) {
 }
 
 void check_exercise_args(const ExerciseArgs& a) {
-    if (a.kind == "bn" && (a.n < 2 || a.d < 1 || a.n > 4096 || a.d > 4096)) {
-        throw tg::ValueError(fmt::format("exercise: --n must be 2 to 4096 and --d 1 to 4096 (a batch norm needs two rows "
-                                         "or more), got {} x {}",
-                                         a.n, a.d));
+    if (a.kind != "bn" && (a.norm != "batch" || a.groups)) {
+        throw tg::ValueError(fmt::format("exercise: --kind and --groups are for the bn exercise; {} has its own network",
+                                         a.kind));
+    }
+    if (a.kind != "bn") {
+        return;
+    }
+    if (a.n < 1 || a.d < 1 || a.n > 4096 || a.d > 4096) {
+        throw tg::ValueError(fmt::format("exercise: --n and --d must be 1 to 4096, got {} x {}", a.n, a.d));
+    }
+    if (a.norm == "batch" && a.n < 2) {
+        throw tg::ValueError(fmt::format("exercise: --n must be 2 or more for batch norm (its means run over the rows), "
+                                         "got {}",
+                                         a.n));
+    }
+    if (a.norm == "layer" && a.d < 2) {
+        throw tg::ValueError(fmt::format("exercise: --d must be 2 or more for layer norm (its means run over a row's "
+                                         "features), got {}",
+                                         a.d));
+    }
+    if (a.norm != "group" && a.groups) {
+        throw tg::ValueError("exercise: --groups is for --kind group");
+    }
+    if (a.norm == "group") {
+        tg::groupnorm_layout("exercise", {a.n, a.d}, a.groups);  // G divides D, two values a group or more
     }
 }
 
 int run_exercise(const ExerciseArgs& a) {
     check_exercise_args(a);
-    const fs::path dir = a.out.empty() ? fs::path("exercise_" + a.kind) : fs::path(a.out);
-    const std::string script = a.kind + "_backward.py";
+    const std::string short_name = a.kind != "bn" ? a.kind : a.norm == "layer" ? "ln" : a.norm == "group" ? "gn" : "bn";
+    const fs::path dir = a.out.empty() ? fs::path("exercise_" + short_name) : fs::path(a.out);
+    const std::string script = a.kind == "bn" ? bn_script(a) : a.kind + "_backward.py";
     if (fs::exists(dir / script) || fs::exists(dir / "exercise.json")) {
         throw tg::IoError(fmt::format("exercise: {} already holds an exercise ({}); give another --out, or remove it to "
                                       "start again",
@@ -109,13 +145,19 @@ int run_exercise(const ExerciseArgs& a) {
     json manifest{{"exercise", a.kind}, {"seed", a.seed}};
     std::string inputs;
     if (a.kind == "bn") {
-        const tg::see::BnExercise e = tg::see::make_bn_exercise(a.seed, a.n, a.d);
+        const tg::see::BnExercise e = tg::see::make_bn_exercise(a.seed, a.n, a.d, exercise_kind(a), a.groups);
         save(dir, "x", e.x), save(dir, "dy", e.dy), save(dir, "gamma", e.gamma), save(dir, "beta", e.beta);
         manifest["eps"] = e.eps;
+        manifest["norm"] = a.norm;
+        if (a.norm == "group") {
+            manifest["groups"] = a.groups;
+        }
         inputs = fmt::format("x.npy and dy.npy ({} x {}), gamma.npy and beta.npy", a.n, a.d);
-        fs::create_directories(dir / "cpp");
-        tg::nn::write_file_atomically((dir / "cpp" / "bn_backward.cpp").string(), {starter("bn_backward.cpp")});
-        tg::nn::write_file_atomically((dir / "cpp" / "CMakeLists.txt").string(), {cpp_project("bn_backward")});
+        if (a.norm == "batch") {  // the C++ starter is batch norm's
+            fs::create_directories(dir / "cpp");
+            tg::nn::write_file_atomically((dir / "cpp" / "bn_backward.cpp").string(), {starter("bn_backward.cpp")});
+            tg::nn::write_file_atomically((dir / "cpp" / "CMakeLists.txt").string(), {cpp_project("bn_backward")});
+        }
     } else {
         const tg::see::MlpExercise e = tg::see::make_mlp_exercise(a.seed);
         save(dir, "embcat", e.embcat), save(dir, "Yb", e.Yb), save(dir, "W1", e.W1), save(dir, "b1", e.b1);
@@ -126,8 +168,9 @@ int run_exercise(const ExerciseArgs& a) {
     tg::nn::write_file_atomically((dir / script).string(), {starter(script)});
     tg::nn::write_file_atomically((dir / "exercise.json").string(), {manifest.dump(2) + "\n"});
     const std::string d = quote(dir.string());
-    fmt::print("Wrote the {} exercise (seed {}) to {}: {}, the NumPy starter {}{}.\n", a.kind, a.seed, dir.string(), inputs,
-               script, a.kind == "bn" ? " and a C++ starter in cpp/" : "");
+    const std::string what = a.kind != "bn" ? a.kind : a.norm == "batch" ? "bn" : fmt::format("bn ({} norm)", a.norm);
+    fmt::print("Wrote the {} exercise (seed {}) to {}: {}, the NumPy starter {}{}.\n", what, a.seed, dir.string(), inputs,
+               script, a.kind == "bn" && a.norm == "batch" ? " and a C++ starter in cpp/" : "");
     // Debian's python3, which has python3-numpy (scripts/install-deps.sh), even when another comes first on PATH
     const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
     fmt::print("Fill in its TODOs, then run:\n  {} {}/{}\n  {} check --mine {}\n", python, d, script, quote(a.program), d);
@@ -158,8 +201,14 @@ int run_check(const CheckArgs& a) {
     if (kind == "bn") {
         bn.x = in("x"), bn.dy = in("dy"), bn.gamma = in("gamma"), bn.beta = in("beta");
         bn.eps = manifest.value("eps", 1e-5);
+        bn.kind = tg::see::norm_kind_named(manifest.value("norm", "batch"));
+        bn.groups = manifest.value("groups", std::size_t{0});
+        if (bn.kind == tg::see::NormKind::group) {
+            tg::groupnorm_layout("check", tg::to_shape(bn.x.shape()), bn.groups);
+        }
         qs = tg::see::batchnorm_quantities(bn);
-        o.batch = bn.x.shape()[0];
+        const std::size_t d = bn.x.shape()[1];
+        o.batch = bn.kind == tg::see::NormKind::batch ? bn.x.shape()[0] : bn.kind == tg::see::NormKind::layer ? d : d / bn.groups;
     } else if (kind == "mlp") {
         mlp.embcat = in("embcat"), mlp.W1 = in("W1"), mlp.b1 = in("b1"), mlp.bngain = in("bngain"), mlp.bnbias = in("bnbias");
         mlp.W2 = in("W2"), mlp.b2 = in("b2");
@@ -187,8 +236,11 @@ int run_check(const CheckArgs& a) {
     } else if (a.format == "md") {
         fmt::print("### Your gradients in {}, checked against the engine\n\n{}", a.mine, tg::see::check_markdown(r, qs));
     } else {
-        fmt::print("Your gradients in {}, checked against the engine ({} exercise, N = {}):\n\n{}", a.mine, kind, o.batch,
-                   tg::see::check_text(r, qs));
+        const std::string norm = kind == "bn" && bn.kind != tg::see::NormKind::batch
+                                     ? fmt::format(", {} norm", tg::see::to_string(bn.kind))
+                                     : std::string();
+        fmt::print("Your gradients in {}, checked against the engine ({} exercise{}, N = {}):\n\n{}", a.mine, kind, norm,
+                   o.batch, tg::see::check_text(r, qs));
     }
     return r.ok() ? 0 : 1;
 }
@@ -198,7 +250,8 @@ int run_check(const CheckArgs& a) {
 Command exercise_command(CLI::App& app, const std::string& program) {
     auto* cmd = app.add_subcommand("exercise",
                                    "write an exercise to solve by hand and grade with `tapegrad check`: bn (batch "
-                                   "norm's backward in the derivation's steps) or mlp (makemore part 4's network)");
+                                   "norm's backward in the derivation's steps; --kind layer or group for layer norm or "
+                                   "group norm) or mlp (makemore part 4's network)");
     auto args = std::make_shared<ExerciseArgs>();
     args->program = program;
     return make_command(cmd, args, add_exercise_options, check_exercise_args, run_exercise);

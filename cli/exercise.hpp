@@ -1,4 +1,4 @@
-// `tapegrad exercise bn|mlp` writes an exercise a learner solves by hand; `tapegrad check` grades
+// `tapegrad exercise bn|mlp` (bn with --kind batch|layer|group) writes an exercise a learner solves by hand; `tapegrad check` grades
 // what they wrote, quantity by quantity (see/check.hpp, see/exercise.hpp).
 #pragma once
 
@@ -17,6 +17,8 @@ struct ExerciseArgs {
     unsigned seed = 0;
     std::size_t n = 4;
     std::size_t d = 3;
+    std::string norm = "batch";  // bn: --kind batch, layer or group
+    std::size_t groups = 0;      // bn --kind group
 };
 
 struct CheckArgs {

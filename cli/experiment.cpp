@@ -1,5 +1,6 @@
-// `tapegrad experiment bn`: the same MLP trained three times, on the same initial weights and
-// batches: without batch norm, with the composite and with the fused one.
+// `tapegrad experiment bn | norm`: the same MLP trained three times, on the same initial weights and
+// batches: without batch norm, with the composite and with the fused one (bn); without
+// normalisation, with batch norm and with layer norm, both fused (norm).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -75,43 +76,53 @@ Drift drift(Sequential<T>& a, Sequential<T>& b, const Dataset<T>& test) {
     return d;
 }
 
+// One run of an experiment: its name in the tables and the normalisation it trains with.
+struct Run {
+    std::string label;
+    std::optional<HiddenNorm> norm;
+};
+
+// The runs in turn, epoch by epoch; `same_function`: the last two runs compute the same function
+// (composite and fused), so their weights are compared after every epoch.
 template <class T>
-int experiment(const TrainArgs& a) {
+int experiment(const TrainArgs& a, const std::string& name, const std::string& column, const std::vector<Run>& runs,
+               bool same_function) {
     if (a.threads > 0) {
         tg::set_threads(a.threads);
     }
     Split<T> d = load_data<T>(a);
-    const std::vector<std::string> runs{"none", "composite", "fused"};
     std::vector<std::vector<EpochStats>> all(runs.size());
     std::vector<std::shared_ptr<Sequential<T>>> models;
     std::vector<Drift> drift_per_epoch;
     std::vector<std::unique_ptr<Optimizer<T>>> opts;
     for (std::size_t r = 0; r < runs.size(); ++r) {
-        models.push_back(make_mlp<T>(d.train.features(), d.train.classes, mlp_config(a, runs[r])));
+        models.push_back(make_mlp<T>(d.train.features(), d.train.classes, mlp_config(a, runs[r].norm)));
         opts.push_back(make_optimizer(*models[r], optim_config(a)));
     }
-    fmt::print("experiment bn: {} on {}, hidden {}, {}, {} epochs, seed {}; the same initial weights and batches for "
-               "all three runs\n", tg::dtype_name<T>(), a.data, a.hidden, a.optim, a.epochs, a.seed);
-    // Epoch by epoch, the three runs in turn, so that the composite and fused weights can be
-    // compared after every epoch.
+    fmt::print("experiment {}: {} on {}, hidden {}, {}, {} epochs, seed {}; the same initial weights and batches for "
+               "all three runs\n", name, tg::dtype_name<T>(), a.data, a.hidden, a.optim, a.epochs, a.seed);
+    // Epoch by epoch, the runs in turn, so that the composite and fused weights can be compared
+    // after every epoch.
     for (std::size_t e = 0; e < a.epochs; ++e) {
         for (std::size_t r = 0; r < runs.size(); ++r) {
             EpochStats s = train_epoch(*models[r], *opts[r], d.train, a.batch_size, a.seed, e, {});
             s.test_acc = accuracy(*models[r], d.test);
             all[r].push_back(s);
-            fmt::print("epoch {:>3}  bn {:<9}  train loss {:.4f}  test acc {:.4f}  {:.2f} s\n", s.epoch, runs[r],
-                       s.train_loss, s.test_acc, s.seconds);
+            fmt::print("epoch {:>3}  {} {:<9}  train loss {:.4f}  test acc {:.4f}  {:.2f} s\n", s.epoch, name,
+                       runs[r].label, s.train_loss, s.test_acc, s.seconds);
         }
-        drift_per_epoch.push_back(drift(*models[1], *models[2], d.test));
+        if (same_function) {
+            drift_per_epoch.push_back(drift(*models[1], *models[2], d.test));
+        }
     }
-    fmt::print("\n| batch norm | final test accuracy | best test accuracy | seconds per epoch |\n|---|---|---|---|\n");
+    fmt::print("\n| {} | final test accuracy | best test accuracy | seconds per epoch |\n|---|---|---|---|\n", column);
     for (std::size_t r = 0; r < runs.size(); ++r) {
         double secs = 0, best = 0;
         for (const auto& s : all[r]) {
             secs += s.seconds;
             best = std::max(best, s.test_acc);
         }
-        fmt::print("| {} | {:.4f} | {:.4f} | {:.2f} |\n", runs[r], all[r].empty() ? 0.0 : all[r].back().test_acc, best,
+        fmt::print("| {} | {:.4f} | {:.4f} | {:.2f} |\n", runs[r].label, all[r].empty() ? 0.0 : all[r].back().test_acc, best,
                    all[r].empty() ? 0.0 : secs / static_cast<double>(all[r].size()));
     }
     if (!drift_per_epoch.empty()) {
@@ -130,8 +141,8 @@ int experiment(const TrainArgs& a) {
         const std::string base = a.log.empty() ? a.plot : a.log;
         std::vector<std::string> files;
         for (std::size_t r = 0; r < runs.size(); ++r) {
-            files.push_back(fmt::format("{}.{}.csv", base, runs[r]));
-            write_log(files.back(), all[r], runs[r]);
+            files.push_back(fmt::format("{}.{}.csv", base, runs[r].label));
+            write_log(files.back(), all[r], runs[r].label);
         }
         if (!a.plot.empty()) {
             plot_experiment(a.plot, files);
@@ -141,6 +152,24 @@ int experiment(const TrainArgs& a) {
     return 0;
 }
 
+template <class T>
+int experiment_bn(const TrainArgs& a) {
+    return experiment<T>(a, "bn", "batch norm",
+                         {{"none", std::nullopt},
+                          {"composite", HiddenNorm{NormKind::batch, NormImpl::composite}},
+                          {"fused", HiddenNorm{NormKind::batch, NormImpl::fused}}},
+                         true);
+}
+
+template <class T>
+int experiment_norm(const TrainArgs& a) {
+    return experiment<T>(a, "norm", "normalisation",
+                         {{"none", std::nullopt},
+                          {"batch", HiddenNorm{NormKind::batch, NormImpl::fused}},
+                          {"layer", HiddenNorm{NormKind::layer, NormImpl::fused}}},
+                         false);
+}
+
 }  // namespace
 
 Command experiment_command(CLI::App& app) {
@@ -148,10 +177,18 @@ Command experiment_command(CLI::App& app) {
     exp->require_subcommand(1);
     auto* bn = exp->add_subcommand("bn", "train the same MLP without batch norm, with the composite and with the "
                                          "fused one, on the same seed and batches");
-    auto args = std::make_shared<TrainArgs>();
-    add_train_options(bn, *args, true);
-    return Command{exp, [args] { check_train_args(*args); },
-                   [args] { return with_anomaly_mode(*args, experiment<float>, experiment<double>); }};
+    auto* norm = exp->add_subcommand("norm", "train the same MLP without normalisation, with batch norm and with "
+                                             "layer norm (both fused), on the same seed and batches");
+    auto bn_args = std::make_shared<TrainArgs>();
+    auto norm_args = std::make_shared<TrainArgs>();
+    add_train_options(bn, *bn_args, true);
+    add_train_options(norm, *norm_args, true);
+    auto chosen = [bn, bn_args, norm_args] { return bn->parsed() ? bn_args : norm_args; };
+    return Command{exp, [chosen] { check_train_args(*chosen()); },
+                   [chosen, bn] {
+                       return bn->parsed() ? with_anomaly_mode(*chosen(), experiment_bn<float>, experiment_bn<double>)
+                                           : with_anomaly_mode(*chosen(), experiment_norm<float>, experiment_norm<double>);
+                   }};
 }
 
 }  // namespace tgcli

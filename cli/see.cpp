@@ -14,9 +14,10 @@ using nlohmann::json;
 namespace {
 
 void add_common(CLI::App* cmd, SeeArgs& a, const char* default_impl, bool report_options, bool html_format = false) {
-    a.bn.impl = default_impl;
-    a.bn.command = cmd->get_name();
-    add_bn_options(cmd, a.bn, false);
+    a.norm.bn.impl = default_impl;
+    a.norm.bn.command = cmd->get_name();
+    add_bn_options(cmd, a.norm.bn, false);
+    add_kind_options(cmd, a.norm);
     cmd->add_option("--save-input", a.save_input,
                     "also write the case's x, dy, gamma and beta as .npy files into this folder (to redo it by hand, "
                     "or to feed it back with --x --dy --gamma --beta)");
@@ -42,60 +43,88 @@ void add_common(CLI::App* cmd, SeeArgs& a, const char* default_impl, bool report
 // The module's forward on the case's input, named as the textbook names it.
 template <class T>
 struct Forward {
-    std::unique_ptr<tg::nn::BatchNorm<T>> bn;
+    tg::see::NormModule<T> norm;
     Tensor<T> x;
     Tensor<T> y;
 };
 
 template <class T>
-Forward<T> forward(const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl) {
+Forward<T> forward(const tg::see::NormCase<T>& c, tg::nn::BatchNormImpl impl) {
     Forward<T> f;
-    f.bn = c.make_module(impl);
+    f.norm = c.make_norm(impl);
     f.x = Tensor<T>(c.x, true).named("X");
-    f.y = (*f.bn)(f.x);
-    if (f.y.name().empty() && f.y.grad_fn() && std::string(f.y.grad_fn()->op) == "batch_norm") {
-        f.y = f.y.named("y");  // the fused node's output is the textbook's y
+    f.y = f.norm(f.x);
+    if (f.y.name().empty() && f.y.grad_fn()) {
+        const std::string op = f.y.grad_fn()->op;
+        if (op == "batch_norm" || op == "layer_norm" || op == "group_norm") {
+            f.y = f.y.named("y");  // the fused node's output is the textbook's y
+        }
     }
     return f;
 }
 
+// The textbook's reading exists for a composite graph normalising with batch statistics.
+template <class T>
+bool reads_as_textbook(const tg::see::NormCase<T>& c, tg::nn::BatchNormImpl impl) {
+    return impl == tg::nn::BatchNormImpl::composite && c.batch_statistics();
+}
+
+// "batch norm" -> "Batch norm"
+std::string capitalised(std::string s) {
+    if (!s.empty()) {
+        s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+    }
+    return s;
+}
+
+template <class T>
+std::string mode_suffix(const tg::see::NormCase<T>& c) {
+    return c.kind == tg::see::NormKind::batch ? (c.training ? ", training mode" : ", evaluation mode") : "";
+}
+
+// Output files' base name: bn_composite for batch norm, layer_norm_fused, group_norm_composite, ...
+template <class T>
+std::string file_base(const tg::see::NormCase<T>& c, tg::nn::BatchNormImpl impl) {
+    return c.kind == tg::see::NormKind::batch ? fmt::format("bn_{}", tg::nn::to_string(impl))
+                                              : fmt::format("{}_norm_{}", tg::see::to_string(c.kind), tg::nn::to_string(impl));
+}
+
 // --save-input: the case as .npy files, parameters at their defaults when not given.
 template <class T>
-void save_input(const SeeArgs& a, const tg::see::BnCase<T>& c) {
+void save_input(const SeeArgs& a, const tg::see::NormCase<T>& c) {
     if (a.save_input.empty()) {
         return;
     }
     const std::filesystem::path dir(a.save_input);
     std::filesystem::create_directories(dir);
-    const std::size_t C = c.x.shape()[1];
     tg::nn::save_npy((dir / "x.npy").string(), c.x);
     tg::nn::save_npy((dir / "dy.npy").string(), c.dy);
-    tg::nn::save_npy((dir / "gamma.npy").string(), c.gamma.value_or(tg::Array<T>(xt::ones<T>({C}))));
-    tg::nn::save_npy((dir / "beta.npy").string(), c.beta.value_or(tg::Array<T>(xt::zeros<T>({C}))));
+    tg::nn::save_npy((dir / "gamma.npy").string(), c.gamma_or_ones());
+    tg::nn::save_npy((dir / "beta.npy").string(), c.beta_or_zeros());
 }
 
 template <class T>
-tg::see::BnCase<T> load(const SeeArgs& a) {
-    tg::see::BnCase<T> c = load_case<T>(a.bn);
+tg::see::NormCase<T> load(const SeeArgs& a) {
+    tg::see::NormCase<T> c = load_norm_case<T>(a.norm);
     save_input(a, c);
     return c;
 }
 
 tg::nn::BatchNormImpl impl_of(const SeeArgs& a) {
-    return a.bn.impl == "composite" ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
+    return a.norm.bn.impl == "composite" ? tg::nn::BatchNormImpl::composite : tg::nn::BatchNormImpl::fused;
 }
 
 // Runs backward on f with every gradient kept and draws its graph into --out.
 template <class T>
-tg::see::Rendered draw_graph(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl, Forward<T>& f) {
+tg::see::Rendered draw_graph(const SeeArgs& a, const tg::see::NormCase<T>& c, tg::nn::BatchNormImpl impl, Forward<T>& f) {
     tg::see::retain_all_grads(f.y);
     f.y.backward(c.dy);
     tg::see::DotOptions o;
     o.max_values = a.max_values;
-    o.title = fmt::format("{} batch norm, {} {}, {} mode", tg::nn::to_string(impl), tg::dtype_name<T>(),
-                          tg::shape_str(f.x.shape()), c.training ? "training" : "evaluation");
-    std::filesystem::create_directories(a.bn.out);
-    const std::string base = (std::filesystem::path(a.bn.out) / fmt::format("bn_{}", tg::nn::to_string(impl))).string();
+    o.title = fmt::format("{} {}, {} {}{}", tg::nn::to_string(impl), c.title(), tg::dtype_name<T>(),
+                          tg::shape_str(f.x.shape()), mode_suffix(c));
+    std::filesystem::create_directories(a.norm.bn.out);
+    const std::string base = (std::filesystem::path(a.norm.bn.out) / file_base(c, impl)).string();
     return tg::see::render_dot(tg::see::to_dot(f.y, o), base);
 }
 
@@ -167,10 +196,10 @@ int graph(const SeeArgs& a) {
 
 // The trace, and for a training-mode composite, the textbook's reading of it.
 template <class T>
-json trace_into(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl, std::string& text) {
+json trace_into(const SeeArgs& a, const tg::see::NormCase<T>& c, tg::nn::BatchNormImpl impl, std::string& text) {
     Forward<T> f = forward(c, impl);
     const tg::see::Trace<T> trace = tg::see::trace_backward<T>(f.y, c.dy);
-    const bool textbook = impl == tg::nn::BatchNormImpl::composite && f.bn->is_training();
+    const bool textbook = reads_as_textbook(c, impl);
     json j{{"trace", tg::see::trace_json(trace, a.max_values)}};
     if (a.format == "md") {
         text += tg::see::trace_markdown(trace, a.max_values);
@@ -184,14 +213,20 @@ json trace_into(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNorm
     };
     if (impl == tg::nn::BatchNormImpl::fused) {
         const auto stages = tg::see::fused_stages(c);
+        const std::string reading = c.batch_statistics() ? c.reading() + "\n\n" : std::string();
         section("fused_stages", tg::see::fused_stages_json(stages, a.max_values),
-                tg::see::fused_stages_markdown(stages, a.max_values), tg::see::fused_stages_text(stages, a.max_values));
+                reading + tg::see::fused_stages_markdown(stages, a.max_values),
+                reading + tg::see::fused_stages_text(stages, a.max_values));
     }
     if (textbook) {
-        const auto lines = tg::see::textbook_lines(trace);
+        const auto lines = tg::see::textbook_lines(trace, c.kind);
         section("textbook", tg::see::textbook_json(lines, a.max_values),
-                "### The same steps in the textbook's notation\n\n" + tg::see::textbook_markdown(lines, a.max_values),
-                tg::see::textbook_text(lines, a.max_values));
+                "### The same steps in the textbook's notation\n\n" + c.reading() + "\n\n" +
+                    tg::see::textbook_markdown(lines, a.max_values),
+                c.reading() + "\n\n" + tg::see::textbook_text(lines, a.max_values));
+    }
+    if (c.batch_statistics()) {
+        j["reading"] = c.reading();
     }
     return j;
 }
@@ -199,33 +234,33 @@ json trace_into(const SeeArgs& a, const tg::see::BnCase<T>& c, tg::nn::BatchNorm
 // A trace tab for the page: the graph of `impl` on the case, with the textbook reading (composite,
 // training) or the fused node's stages.
 template <class T>
-void add_trace_tab(tg::see::HtmlPage& page, const tg::see::BnCase<T>& c, tg::nn::BatchNormImpl impl) {
+void add_trace_tab(tg::see::HtmlPage& page, const tg::see::NormCase<T>& c, tg::nn::BatchNormImpl impl) {
     Forward<T> f = forward(c, impl);
     const tg::see::Trace<T> trace = tg::see::trace_backward<T>(f.y, c.dy);
     std::vector<tg::see::TextbookLine<T>> lines;
     std::vector<tg::see::FusedStage<T>> stages;
-    if (impl == tg::nn::BatchNormImpl::composite && f.bn->is_training()) {
-        lines = tg::see::textbook_lines(trace);
+    if (reads_as_textbook(c, impl)) {
+        lines = tg::see::textbook_lines(trace, c.kind);
     }
     if (impl == tg::nn::BatchNormImpl::fused) {
         stages = tg::see::fused_stages(c);
     }
-    page.add_trace(tg::nn::to_string(impl), trace, lines, stages);
+    page.add_trace(tg::nn::to_string(impl), trace, lines, stages, {}, c.batch_statistics() ? c.reading() : "");
 }
 
 template <class T>
-std::string page_title(const tg::see::BnCase<T>& c) {
-    return fmt::format("tapegrad: batch norm step by step, {} {}, {} mode", tg::dtype_name<T>(), tg::shape_str(tg::to_shape(c.x.shape())),
-                       c.training ? "training" : "evaluation");
+std::string page_title(const tg::see::NormCase<T>& c) {
+    return fmt::format("tapegrad: {} step by step, {} {}{}", c.title(), tg::dtype_name<T>(),
+                       tg::shape_str(tg::to_shape(c.x.shape())), mode_suffix(c));
 }
 
 template <class T>
-void add_report_tab(tg::see::HtmlPage& page, const SeeArgs& a, const tg::see::BnCase<T>& c) {
+void add_report_tab(tg::see::HtmlPage& page, const SeeArgs& a, const tg::see::NormCase<T>& c) {
     tg::see::ReportOptions o;
     o.repeats = a.repeats;
     o.numeric_limit = a.numeric_limit;
-    page.add_html("compare", tg::see::report_html(tg::see::compare_batchnorm(c.template as<double>(), o)) +
-                                 tg::see::report_html(tg::see::compare_batchnorm(c.template as<float>(), o)));
+    page.add_html("compare", tg::see::report_html(tg::see::compare_norm(c.template as<double>(), o)) +
+                                 tg::see::report_html(tg::see::compare_norm(c.template as<float>(), o)));
 }
 
 template <class T>
@@ -245,13 +280,13 @@ int trace(const SeeArgs& a) {
 
 // Reports for float64 and float32 (the case converted), each in the chosen format.
 template <class T>
-json reports_into(const SeeArgs& a, const tg::see::BnCase<T>& c, std::string& text) {
+json reports_into(const SeeArgs& a, const tg::see::NormCase<T>& c, std::string& text) {
     tg::see::ReportOptions o;
     o.repeats = a.repeats;
     o.numeric_limit = a.numeric_limit;
     json all = json::array();
-    for (const tg::see::Report& r : {tg::see::compare_batchnorm(c.template as<double>(), o),
-                                     tg::see::compare_batchnorm(c.template as<float>(), o)}) {
+    for (const tg::see::Report& r : {tg::see::compare_norm(c.template as<double>(), o),
+                                     tg::see::compare_norm(c.template as<float>(), o)}) {
         all.push_back(tg::see::report_json(r));
         text += (a.format == "md" ? tg::see::report_markdown(r) : tg::see::report_text(r)) + "\n";
     }
@@ -260,7 +295,7 @@ json reports_into(const SeeArgs& a, const tg::see::BnCase<T>& c, std::string& te
 
 // The order-2 or order-3 reports, for float64 and float32.
 template <class T>
-int compare_orders(const SeeArgs& a, const tg::see::BnCase<T>& c) {
+int compare_orders(const SeeArgs& a, const tg::see::NormCase<T>& c) {
     if (a.format == "html") {
         throw tg::ValueError(fmt::format("compare: --order {} prints text, md or json; the HTML page shows the first order "
                                          "(leave --order out)", a.order));
@@ -327,15 +362,14 @@ int walkthrough(const SeeArgs& a) {
     }
     const bool md = a.format == "md";
     const std::string rule = md ? "\n---\n\n" : "\n" + std::string(78, '=') + "\n\n";
-    fmt::print("{}{}\n", md ? "## " : "",
+    fmt::print("{}{}, step by step: {}\n", md ? "## " : "", capitalised(c.title()),
                impl == tg::nn::BatchNormImpl::composite
-                   ? "Batch norm, step by step: the composite graph of primitives, its backward pass, and the fused node "
-                     "it must agree with"
-                   : "Batch norm, step by step: the fused node, its closed-form backward stage by stage, and the "
-                     "composite graph it must agree with");
+                   ? "the composite graph of primitives, its backward pass, and the fused node it must agree with"
+                   : "the fused node, its closed-form backward stage by stage, and the composite graph it must agree "
+                     "with");
     fmt::print("\nX is {} {} ({}), dL/dy is given, gamma = {}, beta = {}, eps = {}.\n",
                tg::dtype_name<T>(), tg::shape_str(tg::to_shape(c.x.shape())),
-               a.bn.x.empty() ? fmt::format("random, seed {}", a.bn.seed) : a.bn.x,
+               a.norm.bn.x.empty() ? fmt::format("random, seed {}", a.norm.bn.seed) : a.norm.bn.x,
                c.gamma ? "from --gamma" : "1", c.beta ? "from --beta" : "0", c.options.eps);
     fmt::print("{}{}1. The graph: every box a tensor, every ellipse an op\n\n{}", rule, md ? "### " : "",
                rendered_text(r, md));
@@ -347,17 +381,18 @@ int walkthrough(const SeeArgs& a) {
 
 template <int (*F32)(const SeeArgs&), int (*F64)(const SeeArgs&)>
 int dispatch(const SeeArgs& a) {
-    return case_dtype(a.bn) == "float32" ? F32(a) : F64(a);
+    return case_dtype(a.norm.bn) == "float32" ? F32(a) : F64(a);
 }
 
-void check_see_args(const SeeArgs& a) { check_bn_args(a.bn); }
+void check_see_args(const SeeArgs& a) { check_norm_args(a.norm); }
 
 }  // namespace
 
 Command walkthrough_command(CLI::App& app) {
     auto* cmd = app.add_subcommand(
         "walkthrough",
-        "the main job: the batch-norm graph (--impl, default composite) drawn as SVG into --out, its forward "
+        "the main job: the batch-norm graph (--impl, default composite; --kind layer or group for the others) drawn "
+        "as SVG into --out, its forward "
         "and backward pass step by step, and the composite-vs-fused report (default: a seeded random 4 x 3 input)");
     return make_command(
         cmd, std::make_shared<SeeArgs>(),
@@ -371,7 +406,7 @@ Command walkthrough_command(CLI::App& app) {
 }
 
 Command graph_command(CLI::App& app) {
-    auto* cmd = app.add_subcommand("graph", "draw the batch-norm graph (--impl) as DOT, SVG and PNG into --out, "
+    auto* cmd = app.add_subcommand("graph", "draw the batch-norm graph (--impl; --kind layer or group) as DOT, SVG and PNG into --out, "
                                             "and print the tape");
     return make_command(
         cmd, std::make_shared<SeeArgs>(), [](CLI::App* cmd, SeeArgs& a) { add_common(cmd, a, "composite", false); },
@@ -379,7 +414,7 @@ Command graph_command(CLI::App& app) {
 }
 
 Command trace_command(CLI::App& app) {
-    auto* cmd = app.add_subcommand("trace", "print the forward pass of batch norm (--impl) with every value, then the "
+    auto* cmd = app.add_subcommand("trace", "print the forward pass of batch norm (--impl; --kind layer or group) with every value, then the "
                                             "backward pass node by node; for the composite, also in the textbook's "
                                             "notation; for the fused node, its closed form stage by stage");
     return make_command(
@@ -392,7 +427,7 @@ Command trace_command(CLI::App& app) {
 }
 
 Command compare_command(CLI::App& app) {
-    auto* cmd = app.add_subcommand("compare", "compare composite and fused batch norm on the same input: every "
+    auto* cmd = app.add_subcommand("compare", "compare composite and fused batch norm (--kind layer or group) on the same input: every "
                                               "quantity, numerical gradient checks, nodes, memory and time, in "
                                               "float64 and float32");
     return make_command(

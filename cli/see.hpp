@@ -1,15 +1,15 @@
-// `tapegrad walkthrough | graph | trace | compare`: batch norm made visible.
+// `tapegrad walkthrough | graph | trace | compare`: batch norm (or --kind layer | group) made visible.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
-#include "cli/bn.hpp"
+#include "cli/norm.hpp"
 #include "cli/command.hpp"
 
 namespace tgcli {
 
 struct SeeArgs {
-    BnArgs bn;
+    NormArgs norm;  // the case: --kind, the files or a random input, the module's options
     std::string format = "text";
     std::size_t max_values = 12;
     std::size_t repeats = 21;

@@ -33,7 +33,15 @@ void add_train_options(CLI::App* cmd, TrainArgs& a, bool experiment) {
         ->capture_default_str();
     cmd->add_option("--hidden", a.hidden, "hidden layer widths, comma-separated")->capture_default_str();
     if (!experiment) {
-        cmd->add_option("--bn", a.bn, "batch norm after each hidden Linear: none, composite or fused")
+        cmd->add_option("--norm", a.norm,
+                        "normalisation after each hidden Linear: none, batch (BatchNorm1d) or layer (LayerNorm over "
+                        "the layer's width); default none")
+            ->check(CLI::IsMember({"none", "batch", "layer"}));
+        cmd->add_option("--norm-impl", a.norm_impl, "how --norm is built: fused (one node) or composite (primitives)")
+            ->check(CLI::IsMember({"composite", "fused"}))
+            ->capture_default_str();
+        cmd->add_option("--bn", a.bn, "batch norm after each hidden Linear: none, composite or fused (short for "
+                                      "--norm batch --norm-impl IMPL)")
             ->check(CLI::IsMember({"none", "composite", "fused"}))
             ->capture_default_str();
     }
@@ -95,10 +103,34 @@ std::vector<std::size_t> parse_hidden(const std::string& s) {
 
 }  // namespace
 
-MlpConfig mlp_config(const TrainArgs& a, const std::string& bn) {
+std::optional<HiddenNorm> hidden_norm(const TrainArgs& a) {
+    if (a.norm.empty()) {
+        const std::optional<BatchNormImpl> bn = batchnorm_named(a.bn);
+        return bn ? std::optional<HiddenNorm>(HiddenNorm{NormKind::batch, *bn}) : std::nullopt;
+    }
+    if (a.bn != "none") {
+        throw tg::ValueError(fmt::format("train: --bn {0} is short for --norm batch --norm-impl {0}; give --norm or --bn, "
+                                         "not both",
+                                         a.bn));
+    }
+    if (a.norm == "none") {
+        return std::nullopt;
+    }
+    const NormKind kind = norm_kind_named(a.norm);
+    if (kind == NormKind::group) {
+        throw tg::ValueError("train: --norm takes none, batch or layer (group norm is for channels, not an MLP's width)");
+    }
+    return HiddenNorm{kind, *batchnorm_named(a.norm_impl)};
+}
+
+std::string norm_label(const std::optional<HiddenNorm>& norm) {
+    return norm ? fmt::format("{} {} norm", to_string(norm->impl), to_string(norm->kind)) : "none";
+}
+
+MlpConfig mlp_config(const TrainArgs& a, const std::optional<HiddenNorm>& norm) {
     MlpConfig m;
     m.hidden = parse_hidden(a.hidden);
-    m.bn = batchnorm_named(bn);
+    m.norm = norm;
     m.act = activation_named(a.act);
     m.dropout = a.dropout;
     m.seed = a.seed;
@@ -118,6 +150,7 @@ OptimConfig optim_config(const TrainArgs& a) {
 void check_train_args(const TrainArgs& a) {
     auto bad = [](const std::string& message) { throw tg::ValueError("train: " + message); };
     parse_hidden(a.hidden);
+    hidden_norm(a);
     const bool synthetic = a.data == "spirals" || a.data == "moons";
     if (a.data != "fashion-mnist" && !synthetic && !(a.data.rfind("csv:", 0) == 0 && a.data.size() > 4)) {
         bad(fmt::format("--data must be fashion-mnist, spirals, moons or csv:PATH, got \"{}\"", a.data));
@@ -212,6 +245,7 @@ nlohmann::json settings_json(const TrainArgs& a) {
             {"scale", a.scale},         {"samples", a.samples},
             {"noise", a.noise},         {"test_fraction", a.test_fraction},
             {"hidden", a.hidden},       {"bn", a.bn},
+            {"norm", a.norm},           {"norm_impl", a.norm_impl},
             {"act", a.act},             {"dropout", a.dropout},
             {"optim", a.optim},         {"lr", optim_config(a).lr},
             {"momentum", a.momentum},   {"nesterov", a.nesterov},
@@ -248,6 +282,10 @@ TrainArgs resumed_args(const TrainArgs& given, const nlohmann::json& settings) {
         pin("test_fraction", "--test-fraction", a.test_fraction);
         pin("hidden", "--hidden", a.hidden);
         pin("bn", "--bn", a.bn);
+        if (settings.contains("norm")) {  // checkpoints written before --norm have --bn alone
+            pin("norm", "--norm", a.norm);
+            pin("norm_impl", "--norm-impl", a.norm_impl);
+        }
         pin("act", "--act", a.act);
         pin("dropout", "--dropout", a.dropout);
         pin("optim", "--optim", a.optim);
@@ -333,7 +371,8 @@ int train(const TrainArgs& given) {
         tg::set_threads(a.threads);
     }
     Split<T> d = load_data<T>(a);
-    auto model = make_mlp<T>(d.train.features(), d.train.classes, mlp_config(a, a.bn));
+    const std::optional<HiddenNorm> norm = hidden_norm(a);
+    auto model = make_mlp<T>(d.train.features(), d.train.classes, mlp_config(a, norm));
     const OptimConfig o = optim_config(a);
     auto opt = make_optimizer(*model, o);
     if (!a.resume.empty()) {
@@ -346,7 +385,7 @@ int train(const TrainArgs& given) {
     const tg::BlasInfo blas = tg::blas_info();
     fmt::print("{} on {} ({} train, {} test, {} features, {} classes), {} {}, lr {:g}, batch {}, BLAS {} x{}\n",
                tg::dtype_name<T>(), a.data, d.train.size(), d.test.size(), d.train.features(), d.train.classes, a.optim,
-               a.bn == "none" ? "no batch norm" : a.bn + " batch norm", o.lr, a.batch_size, blas.core, blas.threads);
+               norm ? norm_label(norm) : "no normalisation", o.lr, a.batch_size, blas.core, blas.threads);
     fmt::print("{}\n", model->describe());
     if (!a.resume.empty() && state.cursor.epoch >= a.epochs) {
         fmt::print("{} has finished its {} epochs; give --epochs N to train further\n", a.resume, state.cursor.epoch);

@@ -20,7 +20,9 @@ struct TrainArgs {
     double noise = -1;                   // spirals and moons; -1: the generator's default
     double test_fraction = 0.2;          // spirals, moons and csv
     std::string hidden = "256,128";
-    std::string bn = "none";
+    std::string bn = "none";             // short for --norm batch --norm-impl BN, or --norm none
+    std::string norm;                    // none, batch or layer; empty: as --bn says
+    std::string norm_impl = "fused";     // composite or fused, with --norm
     std::string act = "relu";
     double dropout = 0;
     std::string optim = "adam";
@@ -46,17 +48,22 @@ inline constexpr int exit_interrupted = 130;
 void check_train_args(const TrainArgs& args);
 
 Command train_command(CLI::App& app);
-// `experiment bn`: the same MLP without batch norm, with the composite and with the fused one.
+// `experiment bn`: the same MLP without batch norm, with the composite and with the fused one;
+// `experiment norm`: without normalisation, with batch norm and with layer norm.
 Command experiment_command(CLI::App& app);
 
 // ---- shared by the two commands ------------------------------------------------------------
 
-// The options of both (`experiment` has no --bn, --save, --load or --resume).
+// The options of both (`experiment` has no --bn, --norm, --save, --load or --resume).
 void add_train_options(CLI::App* cmd, TrainArgs& args, bool experiment);
 
-// The network, the optimiser and the data as the options describe them; `bn` is none, composite
-// or fused.
-tg::nn::MlpConfig mlp_config(const TrainArgs& args, const std::string& bn);
+// The normalisation after each hidden Linear that --norm and --norm-impl (or --bn) describe.
+std::optional<tg::nn::HiddenNorm> hidden_norm(const TrainArgs& args);
+// "none", "fused batch norm", "composite layer norm"
+std::string norm_label(const std::optional<tg::nn::HiddenNorm>& norm);
+
+// The network, the optimiser and the data as the options describe them.
+tg::nn::MlpConfig mlp_config(const TrainArgs& args, const std::optional<tg::nn::HiddenNorm>& norm);
 tg::nn::OptimConfig optim_config(const TrainArgs& args);
 template <class T>
 tg::nn::Split<T> load_data(const TrainArgs& args);

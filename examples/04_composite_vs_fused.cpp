@@ -11,15 +11,15 @@ int main() {
     fmt::print("Lesson 4: composite vs fused batch norm\n\n");
     std::mt19937_64 rng(4);
     std::normal_distribution<double> dist(0.0, 1.0);
-    tg::see::BnCase<double> c;
+    tg::see::NormCase<double> c;
     c.x = xt::empty<double>({64, 16});
     c.dy = xt::empty<double>({64, 16});
     for (auto& e : c.x) e = 3.0 + 2.0 * dist(rng);
     for (auto& e : c.dy) e = dist(rng);
     tg::see::ReportOptions o;
     o.repeats = 21;
-    const tg::see::Report r64 = tg::see::compare_batchnorm(c, o);
-    const tg::see::Report r32 = tg::see::compare_batchnorm(c.as<float>(), o);
+    const tg::see::Report r64 = tg::see::compare_norm(c, o);
+    const tg::see::Report r32 = tg::see::compare_norm(c.as<float>(), o);
     fmt::print("{}\n{}\n", tg::see::report_text(r64), tg::see::report_text(r32));
 
     bool agree64 = true, agree32 = true;

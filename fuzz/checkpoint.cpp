@@ -17,7 +17,7 @@ using namespace tg::nn;
 std::shared_ptr<Sequential<double>> make_model() {
     MlpConfig c;
     c.hidden = {4};
-    c.bn = BatchNormImpl::fused;
+    c.norm = HiddenNorm{};
     c.dropout = 0.5;
     return make_mlp<double>(3, 2, c);
 }

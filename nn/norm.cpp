@@ -5,6 +5,24 @@
 
 namespace tg::nn {
 
+const char* to_string(NormKind kind) {
+    switch (kind) {
+        case NormKind::batch: return "batch";
+        case NormKind::layer: return "layer";
+        case NormKind::group: return "group";
+    }
+    return "?";
+}
+
+NormKind norm_kind_named(const std::string& name) {
+    for (NormKind k : {NormKind::batch, NormKind::layer, NormKind::group}) {
+        if (name == to_string(k)) {
+            return k;
+        }
+    }
+    throw ValueError(fmt::format("no normalisation named \"{}\": use batch, layer or group", name));
+}
+
 namespace {
 
 void check_eps(const char* who, double eps) {

@@ -12,6 +12,12 @@ namespace tg::nn {
 // Which way a normalisation is built: from primitives or as one node.
 using NormImpl = BatchNormImpl;
 
+// Which member of the family: the values each mean is taken over (ops/norm.hpp).
+enum class NormKind { batch, layer, group };
+const char* to_string(NormKind kind);
+// "batch", "layer" or "group"; ValueError listing them otherwise.
+NormKind norm_kind_named(const std::string& name);
+
 struct LayerNormOptions {
     double eps = 1e-5;
     bool elementwise_affine = true;  // learnable gamma (weight) and beta (bias) of normalized_shape

@@ -7,6 +7,7 @@
 
 #include "ops/activations.hpp"
 #include "ops/batchnorm.hpp"
+#include "ops/norm.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/shape.hpp"
 #include "ops/reductions.hpp"
@@ -47,6 +48,11 @@ Tensor<double> bn_graph(const BnExercise& e, double eps) {
     Tensor<double> x = Tensor<double>(e.x, true).named("X");
     Tensor<double> gamma = Tensor<double>(e.gamma, true).named("gamma");
     Tensor<double> beta = Tensor<double>(e.beta, true).named("beta");
+    switch (e.kind) {
+        case NormKind::layer: return layernorm_composite<double>(x, {e.x.shape()[1]}, gamma, beta, eps);
+        case NormKind::group: return groupnorm_composite<double>(x, e.groups, gamma, beta, eps);
+        case NormKind::batch: break;
+    }
     return batchnorm_composite<double>(x, gamma, beta, Axes{0}, eps).y;
 }
 
@@ -62,7 +68,7 @@ BnRun run_bn(const BnExercise& e, double eps) {
         }
     }
     const Trace<double> trace = trace_backward<double>(y, e.dy);
-    for (const auto& line : textbook_lines(trace)) {
+    for (const auto& line : textbook_lines(trace, e.kind)) {
         for (const auto& [symbol, file] : bn_files()) {
             if (line.quantity == symbol) {
                 r.backward[file] = line.value;
@@ -75,9 +81,11 @@ BnRun run_bn(const BnExercise& e, double eps) {
 
 }  // namespace
 
-BnExercise make_bn_exercise(unsigned seed, std::size_t n, std::size_t d) {
+BnExercise make_bn_exercise(unsigned seed, std::size_t n, std::size_t d, NormKind kind, std::size_t groups) {
     std::mt19937_64 rng(seed);
     BnExercise e;
+    e.kind = kind;
+    e.groups = groups;
     e.x = normal(rng, {n, d}, 1.0, 2.0);
     e.dy = normal(rng, {n, d}, 0.0, 1.0);
     e.gamma = normal(rng, {d}, 1.5, 0.5);
@@ -88,7 +96,12 @@ BnExercise make_bn_exercise(unsigned seed, std::size_t n, std::size_t d) {
 std::vector<Quantity> batchnorm_quantities(const BnExercise& e) {
     const BnRun r = run_bn(e, e.eps);
     const BnRun no_eps = run_bn(e, 0.0);
-    const double n = static_cast<double>(e.x.shape()[0]);
+    // N: the values in one normalised set (rows for batch norm, features for layer norm, a group's
+    // features for group norm)
+    const std::size_t d = e.x.shape()[1];
+    const double n = static_cast<double>(e.kind == NormKind::batch   ? e.x.shape()[0]
+                                         : e.kind == NormKind::layer ? d
+                                                                     : d / e.groups);
 
     std::vector<Quantity> qs;
     const std::map<std::string, std::string> forward_formulas{
@@ -107,7 +120,7 @@ std::vector<Quantity> batchnorm_quantities(const BnExercise& e) {
         q.expected = r.forward.at(name);
         q.forward = true;
         if (std::string(name) == "sigma2") {
-            q.mistakes.push_back({"that is the unbiased variance (divided by N - 1); batch norm divides by N",
+            q.mistakes.push_back({"that is the unbiased variance (divided by N - 1); the normalisation divides by N",
                                   Array<double>(q.expected * n / (n - 1))});
         }
         if (std::string(name) != "mu" && std::string(name) != "xc" && std::string(name) != "sigma2") {

@@ -1,6 +1,7 @@
 // Exercises a learner solves by hand and tapegrad grades (see/check.hpp):
 // - bn: batch norm's backward pass in the derivation's steps (dL/dbeta, dL/dgamma, dL/dxhat,
-//   dL/dsigma2, dL/dmu from xhat and from sigma2, dL/dX from xhat, sigma2 and mu, dL/dX);
+//   dL/dsigma2, dL/dmu from xhat and from sigma2, dL/dX from xhat, sigma2 and mu, dL/dX); the same
+//   steps for layer norm (over each row) and group norm (over each row's groups);
 // - mlp: makemore part 4's network (Linear, batch norm from primitives, tanh, Linear,
 //   cross-entropy on integer labels), every intermediate named as that notebook names it.
 // The expected values are the engine's own, from the composite graph.
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "see/check.hpp"
+#include "see/norm_case.hpp"
 #include "see/trace.hpp"
 
 namespace tg::see {
@@ -18,11 +20,14 @@ namespace tg::see {
 struct BnExercise {
     Array<double> x, dy, gamma, beta;  // (N, D), (N, D), (D), (D)
     double eps = 1e-5;
+    NormKind kind = NormKind::batch;  // layer: over each row's D features; group: over each row's groups
+    std::size_t groups = 0;            // group norm: D / groups features per group
 };
 
 // A seeded case: x with mean 1 and standard deviation 2, a non-uniform dy, gamma and beta away
 // from 1 and 0 so that every step of the graph shows.
-BnExercise make_bn_exercise(unsigned seed, std::size_t n = 4, std::size_t d = 3);
+BnExercise make_bn_exercise(unsigned seed, std::size_t n = 4, std::size_t d = 3, NormKind kind = NormKind::batch,
+                            std::size_t groups = 0);
 
 // The derivation's quantities, forward (mu, xc, sigma2, std, xhat, y) and backward, with their
 // formulas, the engine steps they come from and the usual mistakes.

@@ -6,6 +6,7 @@
 
 #include "ops/batchnorm.hpp"
 #include "ops/batchnorm_arrays.hpp"
+#include "ops/batchnorm_layout.hpp"
 #include "ops/broadcast.hpp"
 #include "see/textbook.hpp"
 #include "see/trace.hpp"
@@ -27,10 +28,83 @@ double max_abs_diff(const Array<T>& a, const Array<T>& b) {
     return m;
 }
 
+// Layer and group norm: gamma varies inside a set, so the closed form is written with dxhat =
+// gamma * g and the parameters' sums run across the sets, not along them.
+template <class T>
+std::vector<FusedStage<T>> row_stages(const NormCase<T>& c) {
+    std::map<std::string, Array<T>> comp;  // the composite graph's values, by textbook quantity
+    {
+        auto norm = c.make_norm(nn::BatchNormImpl::composite);
+        Tensor<T> x = Tensor<T>(c.x, true).named("X");
+        const Trace<T> trace = trace_backward<T>(norm(x), c.dy);
+        for (const auto& line : textbook_lines(trace, c.kind)) {
+            comp[line.quantity] = line.value;
+        }
+        for (const auto& f : trace.forward) {
+            if (f.output == "std") {
+                comp["1 / std"] = Array<T>(T(1) / f.value);
+            }
+        }
+    }
+    std::vector<FusedStage<T>> stages;
+    const Shape xs = to_shape(c.x.shape());
+    auto add = [&](const char* name, const std::string& formula, Array<T> value, const char* equals, bool full) {
+        if (full) {
+            value.reshape(xs);
+        }
+        FusedStage<T> s{name, formula, std::move(value), equals, 0.0};
+        if (comp.count(equals)) {
+            s.max_abs_diff = max_abs_diff(s.value, comp.at(equals));
+        } else {
+            s.equals.clear();
+        }
+        stages.push_back(std::move(s));
+    };
+    const NormRows<T> r = norm_rows(c);
+    const auto per_set = [](const Array<T>& a) { return xt::view(a, xt::all(), xt::newaxis()); };
+    const Array<T> sum_d = xt::sum(r.dxhat, {1});
+    const Array<T> sum_dx = xt::sum(Array<T>(r.dxhat * r.xhat), {1});
+    const T inv_n = static_cast<T>(1.0 / static_cast<double>(c.set_size()));
+    const std::string sets = c.kind == NormKind::layer ? "over each sample's normalised dimensions"
+                                                       : "over each sample's group";
+    add("dxhat", c.options.affine ? "gamma * g (gamma changes inside a set: it stays inside the sums)" : "g (no gamma)",
+        r.dxhat, "dL/dxhat", true);
+    add("sum(dxhat)", "sum of dxhat " + sets, sum_d, "", false);
+    add("sum(dxhat * xhat)", "sum of dxhat * xhat " + sets, sum_dx, "", false);
+    add("inv_std", "1 / sqrt(sigma2 + eps), sigma2 the biased variance of the set", r.inv_std, "1 / std", false);
+    const Array<T> t1 = per_set(r.inv_std) * r.dxhat;
+    const Array<T> t2 = xt::broadcast(per_set(Array<T>(-r.inv_std * inv_n * sum_d)), r.dxhat.shape());
+    const Array<T> t3 = -per_set(r.inv_std) * inv_n * r.xhat * per_set(sum_dx);
+    add("term 1", "inv_std * dxhat", t1, "dL/dX from xhat", true);
+    add("term 2", "-inv_std / N * sum(dxhat)", t2, "dL/dX from mu", true);
+    add("term 3", "-inv_std / N * xhat * sum(dxhat * xhat)", t3, "dL/dX from sigma2", true);
+    add("dx", "term 1 + term 2 + term 3 = inv_std / N * (N dxhat - sum(dxhat) - xhat sum(dxhat xhat))",
+        Array<T>(t1 + t2 + t3), "dL/dX", true);
+    if (c.options.affine) {
+        // the parameters' sums, across the sets
+        Array<T> xhat = r.xhat;
+        xhat.reshape(xs);
+        const Axes across = c.kind == NormKind::layer ? [&] {
+            Axes a;
+            for (std::size_t k = 0; k + c.normalized_shape.size() < xs.size(); ++k) a.push_back(k);
+            return a;
+        }()
+                                                        : channel_axes(xs.size());
+        add("dgamma", "sum of g * xhat across the sets (over the samples)",
+            Array<T>(xt::sum(Array<T>(c.dy * xhat), across, xt::evaluation_strategy::immediate)), "dL/dgamma", false);
+        add("dbeta", "sum of g across the sets (over the samples)",
+            Array<T>(xt::sum(c.dy, across, xt::evaluation_strategy::immediate)), "dL/dbeta", false);
+    }
+    return stages;
+}
+
 }  // namespace
 
 template <class T>
-std::vector<FusedStage<T>> fused_stages(const BnCase<T>& c) {
+std::vector<FusedStage<T>> fused_stages(const NormCase<T>& c) {
+    if (c.kind != NormKind::batch) {
+        return row_stages(c);
+    }
     const std::size_t rank = c.x.dimension();
     const std::size_t C = c.x.shape()[1];
     const Axes axes = channel_axes(rank);
@@ -112,7 +186,7 @@ std::vector<FusedStage<T>> fused_stages(const BnCase<T>& c) {
 template <class T>
 std::string fused_stages_text(const std::vector<FusedStage<T>>& stages, std::size_t max_values) {
     std::string out = fmt::format(
-        "Inside the fused node: its closed-form backward, stage by stage ({} of them; g = dL/dy, N values per feature)\n",
+        "Inside the fused node: its closed-form backward, stage by stage ({} of them; g = dL/dy, N values per set)\n",
         stages.size());
     for (const auto& s : stages) {
         out += fmt::format("\n  {:<14} {}\n  {:<14} = {}\n", s.name, s.formula, "", show(s.value, max_values));
@@ -148,7 +222,7 @@ nlohmann::json fused_stages_json(const std::vector<FusedStage<T>>& stages, std::
 }
 
 #define TG_INSTANTIATE(T)                                                                           \
-    template std::vector<FusedStage<T>> fused_stages(const BnCase<T>&);                             \
+    template std::vector<FusedStage<T>> fused_stages(const NormCase<T>&);                             \
     template std::string fused_stages_text(const std::vector<FusedStage<T>>&, std::size_t);         \
     template std::string fused_stages_markdown(const std::vector<FusedStage<T>>&, std::size_t);     \
     template nlohmann::json fused_stages_json(const std::vector<FusedStage<T>>&, std::size_t);

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "see/bn_case.hpp"
+#include "see/norm_case.hpp"
 
 namespace tg::see {
 
@@ -23,7 +23,7 @@ struct FusedStage {
 };
 
 template <class T>
-std::vector<FusedStage<T>> fused_stages(const BnCase<T>& c);
+std::vector<FusedStage<T>> fused_stages(const NormCase<T>& c);
 
 template <class T>
 std::string fused_stages_text(const std::vector<FusedStage<T>>& stages, std::size_t max_values = 12);

@@ -115,8 +115,9 @@ HtmlPage::HtmlPage(std::string title, HtmlLimits limits) : limits_(limits) {
 
 template <class T>
 void HtmlPage::add_trace(const std::string& name, const Trace<T>& trace, const std::vector<TextbookLine<T>>& textbook,
-                         const std::vector<FusedStage<T>>& stages, const std::vector<std::string>& marked) {
-    nlohmann::json tab{{"name", name}, {"kind", "trace"}, {"dtype", dtype_name<T>()}};
+                         const std::vector<FusedStage<T>>& stages, const std::vector<std::string>& marked,
+                         const std::string& reading) {
+    nlohmann::json tab{{"name", name}, {"kind", "trace"}, {"dtype", dtype_name<T>()}, {"reading", reading}};
     if (trace.forward.size() > limits_.max_nodes) {
         tab["note"] = fmt::format("This graph has {} tensors and {} backward steps, more than the page shows ({} tensors): "
                                   "it is summarised here. Trace a smaller case, or read `tapegrad trace` in the terminal.",
@@ -252,7 +253,7 @@ void write_html(const Trace<T>& trace, const std::string& path, const std::strin
 
 #define TG_INSTANTIATE(T)                                                                                              \
     template void HtmlPage::add_trace(const std::string&, const Trace<T>&, const std::vector<TextbookLine<T>>&,        \
-                                      const std::vector<FusedStage<T>>&, const std::vector<std::string>&);             \
+                                      const std::vector<FusedStage<T>>&, const std::vector<std::string>&, const std::string&);             \
     template void write_html(const Trace<T>&, const std::string&, const std::string&);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)

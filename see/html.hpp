@@ -30,11 +30,13 @@ class HtmlPage {
 public:
     explicit HtmlPage(std::string title, HtmlLimits limits = {});
 
-    // A tab that walks a trace. `textbook` and `stages`, when given, are listed beside the graph;
-    // `marked` names tensors to mark in the graph (a graded exercise's first wrong quantity).
+    // A tab that walks a trace. `textbook` and `stages`, when given, are listed beside the graph,
+    // under `reading` (which values the sums run over: NormCase::reading()); `marked` names tensors
+    // to mark in the graph (a graded exercise's first wrong quantity).
     template <class T>
     void add_trace(const std::string& name, const Trace<T>& trace, const std::vector<TextbookLine<T>>& textbook = {},
-                   const std::vector<FusedStage<T>>& stages = {}, const std::vector<std::string>& marked = {});
+                   const std::vector<FusedStage<T>>& stages = {}, const std::vector<std::string>& marked = {},
+                   const std::string& reading = "");
     // A tab of ready HTML (a report, a graded result).
     void add_html(const std::string& name, const std::string& html);
 

@@ -34,8 +34,9 @@ struct Derivatives {
 };
 
 template <class T>
-Derivatives<T> derivatives(const BnCase<T>& c, nn::BatchNormImpl impl, int order, int upto, double step) {
-    auto bn = c.make_module(impl);
+Derivatives<T> derivatives(const NormCase<T>& c, nn::BatchNormImpl impl, int order, int upto, double step) {
+    auto bn = c.make_norm(impl);
+    OptionalTensor<T>& weight = *bn.weight;
     const Shape xs = to_shape(c.x.shape());
     const Array<T> vx = direction<T>(xs, 1), wx = direction<T>(xs, 3);
     Array<T> x0 = c.x;
@@ -45,17 +46,17 @@ Derivatives<T> derivatives(const BnCase<T>& c, nn::BatchNormImpl impl, int order
     Tensor<T> x(x0, true);
     std::vector<Tensor<T>> params{x};
     Array<T> vg;
-    if (bn->weight) {
-        vg = direction<T>(bn->weight->shape(), 2);
+    if (weight) {
+        vg = direction<T>(weight->shape(), 2);
         if (step != 0 && order == 2) {
-            bn->weight->mutable_value() += static_cast<T>(step) * vg;
+            weight->mutable_value() += static_cast<T>(step) * vg;
         }
-        params.push_back(*bn->weight);
+        params.push_back(*weight);
     }
     GradOptions graph;
     graph.create_graph = true;
     graph.allow_unused = true;
-    const Tensor<T> l1 = sum(Tensor<T>(c.dy) * (*bn)(x));
+    const Tensor<T> l1 = sum(Tensor<T>(c.dy) * bn(x));
     const std::vector<Tensor<T>> first = grad<T>({l1}, params, {}, graph);
     auto value_or_zero = [](const Tensor<T>& t, const Shape& s) {
         return t.defined() ? t.value() : Array<T>(xt::zeros<T>(s));
@@ -97,7 +98,7 @@ Derivatives<T> derivatives(const BnCase<T>& c, nn::BatchNormImpl impl, int order
 }
 
 template <class T>
-OrderSide cost(const BnCase<T>& c, nn::BatchNormImpl impl, int order, std::size_t repeats) {
+OrderSide cost(const NormCase<T>& c, nn::BatchNormImpl impl, int order, std::size_t repeats) {
     OrderSide s;
     const Derivatives<T> d = derivatives(c, impl, order, order, 0.0);
     std::unordered_set<const Storage<T>*> seen;
@@ -137,7 +138,7 @@ double rel_error(const Array<double>& a, const Array<double>& b) {
 }
 
 // Central differences of the order below, in float64, for one side.
-std::vector<Array<double>> numeric(const BnCase<double>& c, nn::BatchNormImpl impl, int order, double h) {
+std::vector<Array<double>> numeric(const NormCase<double>& c, nn::BatchNormImpl impl, int order, double h) {
     const auto plus = derivatives(c, impl, order, order - 1, h).out;
     const auto minus = derivatives(c, impl, order, order - 1, -h).out;
     std::vector<Array<double>> out;
@@ -148,8 +149,8 @@ std::vector<Array<double>> numeric(const BnCase<double>& c, nn::BatchNormImpl im
 }
 
 std::string title(const OrderReport& r) {
-    return fmt::format("Composite vs fused batch norm, order {}: {}, X {}, {} mode", r.order, r.dtype, shape_str(r.shape),
-                       r.training ? "training" : "evaluation");
+    return fmt::format("Composite vs fused {}, order {}: {}, X {}{}", r.what, r.order, r.dtype, shape_str(r.shape),
+                       r.what == "batch norm" ? (r.training ? ", training mode" : ", evaluation mode") : "");
 }
 
 std::string num(const std::optional<double>& v) { return v ? fmt::format("{:.2e}", *v) : "-"; }
@@ -166,7 +167,7 @@ std::string legend(int order) {
 }  // namespace
 
 template <class T>
-OrderReport compare_orders(const BnCase<T>& c, int order, const ReportOptions& options) {
+OrderReport compare_orders(const NormCase<T>& c, int order, const ReportOptions& options) {
     if (order != 2 && order != 3) {
         throw ValueError(fmt::format("compare: --order {} is not supported; give 2 (Hessian-vector products) or 3 "
                                      "(third derivatives), or leave it out for the first-order report", order));
@@ -175,6 +176,7 @@ OrderReport compare_orders(const BnCase<T>& c, int order, const ReportOptions& o
     r.order = order;
     r.dtype = dtype_name<T>();
     r.shape = to_shape(c.x.shape());
+    r.what = c.title();
     r.training = c.training;
     r.repeats = options.repeats;
     const auto comp = derivatives(c, nn::BatchNormImpl::composite, order, order, 0.0).out;
@@ -235,7 +237,7 @@ std::string order_report_markdown(const OrderReport& r) {
 }
 
 nlohmann::json order_report_json(const OrderReport& r) {
-    nlohmann::json j{{"order", r.order}, {"dtype", r.dtype}, {"shape", r.shape}, {"mode", r.training ? "train" : "eval"},
+    nlohmann::json j{{"order", r.order}, {"norm", r.what}, {"dtype", r.dtype}, {"shape", r.shape}, {"mode", r.training ? "train" : "eval"},
                      {"repeats", r.repeats}};
     j["rows"] = nlohmann::json::array();
     for (const auto& row : r.rows) {
@@ -252,7 +254,7 @@ nlohmann::json order_report_json(const OrderReport& r) {
     return j;
 }
 
-template OrderReport compare_orders(const BnCase<float>&, int, const ReportOptions&);
-template OrderReport compare_orders(const BnCase<double>&, int, const ReportOptions&);
+template OrderReport compare_orders(const NormCase<float>&, int, const ReportOptions&);
+template OrderReport compare_orders(const NormCase<double>&, int, const ReportOptions&);
 
 }  // namespace tg::see

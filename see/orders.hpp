@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "see/bn_case.hpp"
+#include "see/norm_case.hpp"
 #include "see/report.hpp"
 
 namespace tg::see {
@@ -28,6 +28,7 @@ struct OrderSide {
 
 struct OrderReport {
     int order = 2;
+    std::string what = "batch norm";  // NormCase::title()
     std::string dtype;
     Shape shape;
     bool training = true;
@@ -38,7 +39,7 @@ struct OrderReport {
 
 // order is 2 or 3; throws ValueError otherwise.
 template <class T>
-OrderReport compare_orders(const BnCase<T>& c, int order, const ReportOptions& options = {});
+OrderReport compare_orders(const NormCase<T>& c, int order, const ReportOptions& options = {});
 
 std::string order_report_text(const OrderReport& r);
 std::string order_report_markdown(const OrderReport& r);

@@ -152,6 +152,9 @@
   function mountBook() {
     const book = $("book");
     book.innerHTML = "";
+    if (tab.reading && ((tab.textbook && tab.textbook.length) || (tab.stages && tab.stages.length))) {
+      book.appendChild(el("p", { class: "reading", id: "reading" }, tab.reading));
+    }
     if (tab.textbook && tab.textbook.length) {
       book.appendChild(el("h2", {}, "The textbook's reading (click a line for its step)"));
       const ol = el("ol");

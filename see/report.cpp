@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "ops/batchnorm_arrays.hpp"
+#include "ops/batchnorm_layout.hpp"
 #include "see/html.hpp"
 #include "see/tape.hpp"
 
@@ -53,11 +54,11 @@ struct Side {
 };
 
 template <class T>
-Side<T> run_side(const BnCase<T>& c, nn::BatchNormImpl impl, const ReportOptions& options) {
+Side<T> run_side(const NormCase<T>& c, nn::BatchNormImpl impl, const ReportOptions& options) {
     Side<T> s;
-    auto bn = c.make_module(impl);
+    auto norm = c.make_norm(impl);
     Tensor<T> x = Tensor<T>(c.x, true).named("X");
-    Tensor<T> y = (*bn)(x);
+    Tensor<T> y = norm(x);
     // The cost of keeping the graph: op nodes and the distinct storages they saved. The composite's
     // intermediates whose gradients the report compares are kept on the same walk.
     std::unordered_set<const void*> storages;
@@ -83,15 +84,15 @@ Side<T> run_side(const BnCase<T>& c, nn::BatchNormImpl impl, const ReportOptions
 
     s.q["y"] = y.value();
     s.q["dx"] = x.grad();
-    if (bn->weight) {
-        s.q["dgamma"] = bn->weight->grad();
-        s.q["dbeta"] = bn->bias->grad();
+    if (*norm.weight) {
+        s.q["dgamma"] = (*norm.weight)->grad();
+        s.q["dbeta"] = (*norm.bias)->grad();
     }
-    if (bn->running && c.training) {
-        s.q["running_mean"] = bn->running->mean.value();
-        s.q["running_var"] = bn->running->var.value();
+    if (norm.batch && norm.batch->running && c.training) {
+        s.q["running_mean"] = norm.batch->running->mean.value();
+        s.q["running_var"] = norm.batch->running->var.value();
     }
-    const Shape stat{c.x.shape()[1]};
+    const Shape stat = c.stat_shape();
     if (impl == nn::BatchNormImpl::composite) {
         for (const char* name : {"xhat", "sigma2", "mu"}) {
             if (kept.count(name)) {
@@ -102,29 +103,41 @@ Side<T> run_side(const BnCase<T>& c, nn::BatchNormImpl impl, const ReportOptions
                 s.q[std::string("d") + name] = g;
             }
         }
-    } else {
+    } else if (c.kind == NormKind::batch) {
         // the same intermediate gradients, from the derivation's own lines
         const Axes axes = channel_axes(c.x.dimension());
-        const Array<T> gamma = bn->weight ? bn->weight->value() : Array<T>(xt::ones<T>(stat));
-        const Array<T> beta = bn->bias ? bn->bias->value() : Array<T>(xt::zeros<T>(stat));
-        const auto stats = !c.training && bn->running
+        const Array<T> gamma = c.gamma_or_ones(), beta = c.beta_or_zeros();
+        const auto stats = !c.batch_statistics()
                                ? batchnorm_forward_eval(c.x, gamma, beta, c.running_mean.value_or(Array<T>(xt::zeros<T>(stat))),
-                                                        c.running_var.value_or(Array<T>(xt::ones<T>(stat))), axes, bn->options().eps)
-                               : batchnorm_forward(c.x, gamma, beta, axes, bn->options().eps);
+                                                        c.running_var.value_or(Array<T>(xt::ones<T>(stat))), axes, c.options.eps)
+                               : batchnorm_forward(c.x, gamma, beta, axes, c.options.eps);
         const BatchNormStages<T> st = batchnorm_backward_stages(c.dy, stats.second);
         s.q["dxhat"] = st.dxhat;
-        if (c.training || !bn->running) {
+        if (c.batch_statistics()) {
             s.q["dsigma2"] = st.dsigma2;
             s.q["dmu"] = st.dmu;
         }
+    } else {
+        // layer and group norm: the same lines over each row of the set view
+        const NormRows<T> r = norm_rows(c);
+        const T n = static_cast<T>(c.set_size());
+        Array<T> dxhat = r.dxhat;
+        dxhat.reshape(c.x.shape());
+        s.q["dxhat"] = dxhat;
+        Array<T> dsigma2 = T(-0.5) * xt::sum(r.dxhat * r.xc, {1}) * r.inv_std * r.inv_std * r.inv_std;
+        Array<T> dmu = -xt::sum(r.dxhat, {1}) * r.inv_std + dsigma2 * (T(-2) / n) * xt::sum(r.xc, {1});
+        dsigma2.reshape(stat);
+        dmu.reshape(stat);
+        s.q["dsigma2"] = dsigma2;
+        s.q["dmu"] = dmu;
     }
 
     std::vector<double> times;
     for (std::size_t k = 0; k < options.repeats; ++k) {
         Tensor<T> xk(c.x, true);
-        bn->zero_grad();
+        norm.module->zero_grad();
         const auto t0 = std::chrono::steady_clock::now();
-        Tensor<T> yk = (*bn)(xk);
+        Tensor<T> yk = norm(xk);
         yk.backward(c.dy);
         const auto t1 = std::chrono::steady_clock::now();
         times.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
@@ -134,27 +147,19 @@ Side<T> run_side(const BnCase<T>& c, nn::BatchNormImpl impl, const ReportOptions
     return s;
 }
 
-// Central differences of L = sum(dy * batchnorm(x, gamma, beta)) in float64, through the plain
-// forward function: independent of both backward implementations.
+// Central differences of L = sum(dy * norm(x, gamma, beta)) in float64, through the plain forward
+// function: independent of both backward implementations.
 template <class T>
-std::map<std::string, Array<double>> numeric_gradients(const BnCase<T>& c) {
-    const BnCase<double> d = c.template as<double>();
-    const Shape stat{d.x.shape()[1]};
-    const Axes axes = channel_axes(d.x.dimension());
-    const double eps = c.options.eps;
-    const bool use_running = !d.training && d.options.track_running_stats;
+std::map<std::string, Array<double>> numeric_gradients(const NormCase<T>& c) {
+    const NormCase<double> d = c.template as<double>();
     Array<double> x = d.x;
-    Array<double> gamma = d.gamma.value_or(Array<double>(xt::ones<double>(stat)));
-    Array<double> beta = d.beta.value_or(Array<double>(xt::zeros<double>(stat)));
-    const bool cs = d.options.convention == nn::Convention::cs231n;
-    const Array<double> rm = d.running_mean.value_or(Array<double>(xt::zeros<double>(stat)));
-    const Array<double> rv = d.running_var.value_or(cs ? Array<double>(xt::zeros<double>(stat)) : Array<double>(xt::ones<double>(stat)));
+    Array<double> gamma = d.gamma_or_ones();
+    Array<double> beta = d.beta_or_zeros();
     auto loss = [&]() {
-        const auto out = use_running ? batchnorm_forward_eval(x, gamma, beta, rm, rv, axes, eps)
-                                     : batchnorm_forward(x, gamma, beta, axes, eps);
+        const Array<double> y = d.reference_forward(x, gamma, beta);
         double l = 0;
-        for (std::size_t i = 0; i < out.first.size(); ++i) {
-            l += d.dy.data()[i] * out.first.data()[i];
+        for (std::size_t i = 0; i < y.size(); ++i) {
+            l += d.dy.data()[i] * y.data()[i];
         }
         return l;
     };
@@ -186,10 +191,11 @@ std::map<std::string, Array<double>> numeric_gradients(const BnCase<T>& c) {
 }  // namespace
 
 template <class T>
-Report compare_batchnorm(const BnCase<T>& c, const ReportOptions& options) {
+Report compare_norm(const NormCase<T>& c, const ReportOptions& options) {
     Report r;
     r.dtype = dtype_name<T>();
     r.shape = to_shape(c.x.shape());
+    r.what = c.title();
     r.training = c.training;
     r.repeats = options.repeats;
     const Side<T> comp = run_side(c, nn::BatchNormImpl::composite, options);
@@ -225,8 +231,8 @@ namespace {
 std::string num(const std::optional<double>& v) { return v ? fmt::format("{:.2e}", *v) : "-"; }
 
 std::string title(const Report& r) {
-    return fmt::format("Composite vs fused batch norm: {}, X {}, {} mode", r.dtype, shape_str(r.shape),
-                       r.training ? "training" : "evaluation");
+    return fmt::format("Composite vs fused {}: {}, X {}{}", r.what, r.dtype, shape_str(r.shape),
+                       r.what == "batch norm" ? (r.training ? ", training mode" : ", evaluation mode") : "");
 }
 
 }  // namespace
@@ -295,7 +301,7 @@ std::string report_markdown(const Report& r) {
 }
 
 nlohmann::json report_json(const Report& r) {
-    nlohmann::json j{{"dtype", r.dtype}, {"shape", r.shape}, {"mode", r.training ? "train" : "eval"}, {"repeats", r.repeats}};
+    nlohmann::json j{{"norm", r.what}, {"dtype", r.dtype}, {"shape", r.shape}, {"mode", r.training ? "train" : "eval"}, {"repeats", r.repeats}};
     j["rows"] = nlohmann::json::array();
     for (const auto& row : r.rows) {
         nlohmann::json jr{{"quantity", row.quantity}, {"exact", row.exact}, {"max_abs_diff", row.max_abs},
@@ -314,8 +320,8 @@ nlohmann::json report_json(const Report& r) {
     return j;
 }
 
-template Report compare_batchnorm(const BnCase<float>&, const ReportOptions&);
-template Report compare_batchnorm(const BnCase<double>&, const ReportOptions&);
+template Report compare_norm(const NormCase<float>&, const ReportOptions&);
+template Report compare_norm(const NormCase<double>&, const ReportOptions&);
 template ReportRow compare_arrays(const std::string&, const Array<float>&, const Array<float>&);
 template ReportRow compare_arrays(const std::string&, const Array<double>&, const Array<double>&);
 

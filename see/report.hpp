@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "see/bn_case.hpp"
+#include "see/norm_case.hpp"
 
 namespace tg::see {
 
@@ -30,6 +30,7 @@ struct ReportSide {
 };
 
 struct Report {
+    std::string what = "batch norm";  // NormCase::title()
     std::string dtype;
     Shape shape;
     bool training = true;
@@ -45,7 +46,7 @@ struct ReportOptions {
 };
 
 template <class T>
-Report compare_batchnorm(const BnCase<T>& c, const ReportOptions& options = {});
+Report compare_norm(const NormCase<T>& c, const ReportOptions& options = {});
 
 // The elementwise comparison used by the report's columns.
 template <class T>

@@ -10,16 +10,22 @@
 namespace tg::see {
 
 template <class T>
-std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
+std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace, NormKind kind) {
     auto need = [](const auto* p, const std::string& what) {
         if (!p) {
             throw GraphError(fmt::format(
-                "textbook: the trace has no {}; it reads a training-mode composite batch norm whose "
-                "input is named X",
+                "textbook: the trace has no {}; it reads a composite normalisation (batch norm in training mode, "
+                "layer or group norm) whose input is named X",
                 what));
         }
         return p;
     };
+    // Group norm's composite normalises x_groups (X reshaped to one row per sample and group) into
+    // xhat_groups, reshaped back to xhat; batch and layer norm normalise X itself. dL/dxhat is read
+    // in X's shape, the steps between x_groups and xhat_groups in theirs.
+    const bool grouped = trace.step("xhat_groups") != nullptr;
+    const std::string in = grouped ? "x_groups" : "X";
+    const std::string xhat_name = grouped ? "xhat_groups" : "xhat";
     auto upstream = [&](const std::string& name) { return need(trace.step(name), "step for " + name)->upstream; };
     // The squaring node is unnamed: find the pow step that sends to xc.
     std::string square;
@@ -28,7 +34,7 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
             square = s.output;
         }
     }
-    const Array<T> from_xhat = need(trace.contribution("xhat", "xc"), "contribution from xhat to xc")->grad;
+    const Array<T> from_xhat = need(trace.contribution(xhat_name, "xc"), "contribution from xhat to xc")->grad;
     const Array<T> from_sigma2 = need(trace.contribution(square, "xc"), "contribution from sigma2 to xc")->grad;
     const Array<T> dmu = upstream("mu");
     const Shape mu_shape = to_shape(dmu.shape());
@@ -43,7 +49,14 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
         return std::string("no step");
     };
     auto received = [&](const std::string& name) { return fmt::format("what {} receives: the upstream gradient of {}", name, step_of(name)); };
-    const std::string via_xc = fmt::format("; {} passes it on to X unchanged", step_of("xc"));
+    const std::string via_xc = fmt::format("; {} passes it on to {} unchanged", step_of("xc"), in);
+    // where the parameters' sums run: over each set for batch norm, across the sets for the others
+    const char* beta_sum = kind == NormKind::batch ? "sum_i dL/dy_i"
+                           : kind == NormKind::layer ? "sum over the samples of dL/dy (not over i)"
+                                                     : "sum over the samples and positions of dL/dy, per channel";
+    const char* gamma_sum = kind == NormKind::batch ? "sum_i dL/dy_i * xhat_i"
+                            : kind == NormKind::layer ? "sum over the samples of dL/dy * xhat (not over i)"
+                                                      : "sum over the samples and positions of dL/dy * xhat, per channel";
 
     std::vector<TextbookLine<T>> lines;
     const auto* gamma = trace.leaf("gamma");
@@ -51,10 +64,10 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
         lines.push_back({"dL/dy", "given: the upstream gradient", y->upstream, "the seed the engine starts from"});
     }
     if (const auto* g = trace.leaf("beta")) {
-        lines.push_back({"dL/dbeta", "sum_i dL/dy_i", *g, fmt::format("beta's gradient, from {}", step_of("y"))});
+        lines.push_back({"dL/dbeta", beta_sum, *g, fmt::format("beta's gradient, from {}", step_of("y"))});
     }
     if (gamma) {
-        lines.push_back({"dL/dgamma", "sum_i dL/dy_i * xhat_i", *gamma, "gamma's gradient, from the mul step that scales xhat"});
+        lines.push_back({"dL/dgamma", gamma_sum, *gamma, "gamma's gradient, from the mul step that scales xhat"});
     }
     lines.push_back({"dL/dxhat", gamma ? "dL/dy * gamma" : "dL/dy (no gamma and beta: xhat is the output)", upstream("xhat"),
                      received("xhat")});
@@ -64,22 +77,24 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
                      upstream("sigma2"),
                      received("sigma2") + ", passed through the add of eps (d(sigma2 + eps)/dsigma2 = 1)"});
     lines.push_back({"dL/dmu from xhat", "-sum_i dL/dxhat_i / std", sum_to_shape<T>(Array<T>(-from_xhat), mu_shape),
-                     fmt::format("the part of dL/dxc that {} sends, summed over the batch and negated by {}", step_of("xhat"),
+                     fmt::format("the part of dL/dxc that {} sends, summed over each set and negated by {}", step_of(xhat_name),
                                  step_of("xc"))});
     lines.push_back({"dL/dmu from sigma2", "dL/dsigma2 * (-2/N) sum_i (x_i - mu)   (= 0: the deviations sum to 0)",
                      sum_to_shape<T>(Array<T>(-from_sigma2), mu_shape),
-                     fmt::format("the part of dL/dxc that {} sends, summed over the batch and negated by {}", step_of(square),
+                     fmt::format("the part of dL/dxc that {} sends, summed over each set and negated by {}", step_of(square),
                                  step_of("xc"))});
     lines.push_back({"dL/dmu", "the sum of both", dmu, received("mu")});
     lines.push_back({"dL/dX from xhat", "dL/dxhat / std", from_xhat,
-                     fmt::format("the part of dL/dxc that {} sends{}", step_of("xhat"), via_xc)});
+                     fmt::format("the part of dL/dxc that {} sends{}", step_of(xhat_name), via_xc)});
     lines.push_back({"dL/dX from sigma2", "dL/dsigma2 * 2 (x - mu) / N", from_sigma2,
                      fmt::format("the part of dL/dxc that {} sends{}", step_of(square), via_xc)});
     lines.push_back({"dL/dX from mu", "dL/dmu / N",
-                     need(trace.contribution("mu", "X"), "contribution from mu to X")->grad,
-                     fmt::format("what {} sends to X", step_of("mu"))});
+                     need(trace.contribution("mu", in), "contribution from mu to " + in)->grad,
+                     fmt::format("what {} sends to {}", step_of("mu"), in)});
     lines.push_back({"dL/dX", "the sum of the three", *need(trace.leaf("X"), "leaf X"),
-                     "X's gradient: the engine adds the three contributions"});
+                     grouped ? "X's gradient: the engine adds the three contributions into x_groups' gradient and the reshape "
+                               "hands it back in X's shape"
+                             : "X's gradient: the engine adds the three contributions"});
     // The step each line is read from, for pages that link a line to its step.
     auto index_of = [&](const std::string& name) {
         for (std::size_t k = 0; k < trace.steps.size(); ++k) {
@@ -100,8 +115,8 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
     const std::map<std::string, std::string> read_at{
         {"dL/dy", "y"},          {"dL/dbeta", "y"},          {"dL/dgamma", scaler},
         {"dL/dxhat", "xhat"},    {"dL/dstd", "std"},         {"dL/dsigma2", "sigma2"},
-        {"dL/dmu from xhat", "xhat"}, {"dL/dmu from sigma2", square}, {"dL/dmu", "mu"},
-        {"dL/dX from xhat", "xhat"},  {"dL/dX from sigma2", square},  {"dL/dX from mu", "mu"},
+        {"dL/dmu from xhat", xhat_name}, {"dL/dmu from sigma2", square}, {"dL/dmu", "mu"},
+        {"dL/dX from xhat", xhat_name},  {"dL/dX from sigma2", square},  {"dL/dX from mu", "mu"},
         {"dL/dX", "mu"}};
     for (auto& l : lines) {
         l.step = index_of(read_at.at(l.quantity));
@@ -109,7 +124,7 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace) {
     // One shape convention: a per-feature quantity is shown as [C] whatever the input's rank (the
     // composite graph keeps them as [1, C, 1, 1] for 4-D input, to broadcast).
     const auto* x_grad = need(trace.leaf("X"), "leaf X");
-    if (x_grad->dimension() > 2) {
+    if (kind == NormKind::batch && x_grad->dimension() > 2) {
         const std::size_t channels = x_grad->shape()[1];
         for (auto& l : lines) {
             if (l.value.size() == channels && l.value.dimension() > 1) {
@@ -156,7 +171,7 @@ nlohmann::json textbook_json(const std::vector<TextbookLine<T>>& lines, std::siz
 }
 
 #define TG_INSTANTIATE(T)                                                                            \
-    template std::vector<TextbookLine<T>> textbook_lines(const Trace<T>&);                           \
+    template std::vector<TextbookLine<T>> textbook_lines(const Trace<T>&, NormKind);                       \
     template std::string textbook_text(const std::vector<TextbookLine<T>>&, std::size_t);            \
     template std::string textbook_markdown(const std::vector<TextbookLine<T>>&, std::size_t);        \
     template nlohmann::json textbook_json(const std::vector<TextbookLine<T>>&, std::size_t);

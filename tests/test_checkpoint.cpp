@@ -40,7 +40,7 @@ private:
 std::shared_ptr<Sequential<double>> model_with_dropout(std::uint64_t seed, std::size_t width = 16) {
     MlpConfig c;
     c.hidden = {width};
-    c.bn = BatchNormImpl::fused;
+    c.norm = HiddenNorm{NormKind::batch, BatchNormImpl::fused};
     c.dropout = 0.25;
     c.seed = seed;
     return make_mlp<double>(2, 2, c);

@@ -261,14 +261,14 @@ Array<double> load(const std::string& c, const std::string& name) {
     return tg::nn::load_npy<double>((fixtures / (c + "." + name + ".npy")).string());
 }
 
-struct BnCase {
+struct NormCase {
     std::string name;
     bool training;
     bool affine;
 };
 
 // y for one case, composite or fused; gamma and beta may be absent.
-Tensor<double> batch_norm(const BnCase& c, bool fused, const Tensor<double>& x, const Tensor<double>& gamma,
+Tensor<double> batch_norm(const NormCase& c, bool fused, const Tensor<double>& x, const Tensor<double>& gamma,
                           const Tensor<double>& beta) {
     const tg::Axes axes = tg::channel_axes(x.dim());
     const tg::OptionalTensor<double> g = c.affine ? tg::OptionalTensor<double>(gamma) : std::nullopt;
@@ -285,7 +285,7 @@ struct Orders {
 };
 
 // The derivatives the fixture generator records, computed here.
-Orders orders(const BnCase& c, bool fused) {
+Orders orders(const NormCase& c, bool fused) {
     Tensor<double> x(load(c.name, "x"), true);
     Tensor<double> dy(load(c.name, "dy"), true);
     Tensor<double> gamma = c.affine ? Tensor<double>(load(c.name, "gamma"), true) : Tensor<double>();
@@ -319,13 +319,13 @@ Orders orders(const BnCase& c, bool fused) {
     return r;
 }
 
-const std::vector<BnCase> bn_cases{
+const std::vector<NormCase> bn_cases{
     {"train_6x3", true, true}, {"train_noaffine_6x3", true, false}, {"train_4x3x5", true, true}, {"eval_6x3", false, true}};
 
 }  // namespace
 
 TEST_CASE("batch norm's second derivatives, composite and fused, equal PyTorch's to 1e-10") {
-    for (const BnCase& c : bn_cases) {
+    for (const NormCase& c : bn_cases) {
         for (bool fused : {false, true}) {
             CAPTURE(c.name);
             CAPTURE(fused);
@@ -342,7 +342,7 @@ TEST_CASE("batch norm's second derivatives, composite and fused, equal PyTorch's
 }
 
 TEST_CASE("batch norm's third derivative: composite and fused agree with PyTorch's primitives, not its F.batch_norm") {
-    for (const BnCase& c : bn_cases) {
+    for (const NormCase& c : bn_cases) {
         CAPTURE(c.name);
         const Orders comp = orders(c, false), fused = orders(c, true);
         CHECK(tgtest::max_abs_diff(comp.tx, fused.tx) < 1e-10);

@@ -165,7 +165,7 @@ TEST_CASE("the same seed gives the same numbers run after run") {
         Split<float> d = split(two_moons<float>(300, 5), 0.2, 5);
         MlpConfig m;
         m.hidden = {16};
-        m.bn = BatchNormImpl::fused;
+        m.norm = HiddenNorm{NormKind::batch, BatchNormImpl::fused};
         m.dropout = 0.1;
         m.seed = 9;
         auto model = make_mlp<float>(2, 2, m);
@@ -180,30 +180,43 @@ TEST_CASE("the same seed gives the same numbers run after run") {
 }
 
 TEST_CASE("composite and fused training runs agree after an epoch, to 1e-6 relative in float64") {
-    Split<double> d = split(two_moons<double>(512, 3), 0.25, 3);
-    std::vector<std::shared_ptr<Sequential<double>>> models;
-    for (BatchNormImpl bn : {BatchNormImpl::composite, BatchNormImpl::fused}) {
-        MlpConfig m;
-        m.hidden = {32, 16};
-        m.bn = bn;
-        m.seed = 4;
-        auto model = make_mlp<double>(2, 2, m);
-        auto opt = make_optimizer(*model, OptimConfig{OptimizerKind::adam, 1e-2, 0, false, 0});
-        train_epoch(*model, *opt, d.train, 32, 4, 0);  // 12 steps
-        models.push_back(model);
+    for (NormKind kind : {NormKind::batch, NormKind::layer}) {
+        CAPTURE(to_string(kind));
+        Split<double> d = split(two_moons<double>(512, 3), 0.25, 3);
+        std::vector<std::shared_ptr<Sequential<double>>> models;
+        for (BatchNormImpl bn : {BatchNormImpl::composite, BatchNormImpl::fused}) {
+            MlpConfig m;
+            m.hidden = {32, 16};
+            m.norm = HiddenNorm{kind, bn};
+            m.seed = 4;
+            auto model = make_mlp<double>(2, 2, m);
+            CHECK((*model)[1].describe().rfind(kind == NormKind::batch ? "BatchNorm1d" : "LayerNorm", 0) == 0);
+            auto opt = make_optimizer(*model, OptimConfig{OptimizerKind::adam, 1e-2, 0, false, 0});
+            train_epoch(*model, *opt, d.train, 32, 4, 0);  // 12 steps
+            models.push_back(model);
+        }
+        const auto a = models[0]->named_parameters();
+        const auto b = models[1]->named_parameters();
+        REQUIRE(a.size() == b.size());
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            CAPTURE(a[i].first);
+            CHECK(tgtest::rel_diff(a[i].second.value(), b[i].second.value()) < 1e-6);
+        }
+        const auto ba = models[0]->named_buffers();  // batch norm's running statistics
+        const auto bb = models[1]->named_buffers();
+        REQUIRE(ba.size() == bb.size());
+        CHECK(ba.empty() == (kind == NormKind::layer));
+        for (std::size_t i = 0; i < ba.size(); ++i) {
+            CHECK(tgtest::rel_diff(ba[i].second.value(), bb[i].second.value()) < 1e-6);
+        }
     }
-    const auto a = models[0]->named_parameters();
-    const auto b = models[1]->named_parameters();
-    REQUIRE(a.size() == b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        CAPTURE(a[i].first);
-        CHECK(tgtest::rel_diff(a[i].second.value(), b[i].second.value()) < 1e-6);
-    }
-    const auto ba = models[0]->named_buffers();
-    const auto bb = models[1]->named_buffers();
-    for (std::size_t i = 0; i < ba.size(); ++i) {
-        CHECK(tgtest::rel_diff(ba[i].second.value(), bb[i].second.value()) < 1e-6);
-    }
+}
+
+TEST_CASE("an MLP takes batch or layer norm after its hidden layers, not group norm") {
+    MlpConfig m;
+    m.hidden = {8};
+    m.norm = HiddenNorm{NormKind::group, BatchNormImpl::fused};
+    CHECK_THROWS_WITH_AS(make_mlp<float>(2, 2, m), doctest::Contains("batch or layer norm"), tg::ValueError);
 }
 
 TEST_CASE("save then load gives identical predictions; a missing or mis-shaped file fails clearly") {

@@ -191,13 +191,13 @@ TEST_CASE("the composite batch norm's trace reads as the textbook derivation and
 }
 
 TEST_CASE("the report's numbers equal independently computed differences") {
-    tg::see::BnCase<double> c;
+    tg::see::NormCase<double> c;
     c.x = random_tensor({6, 3}, 9, -1.0, 4.0).value();
     c.dy = random_tensor({6, 3}, 10).value();
     c.gamma = random_tensor({3}, 11, 0.5, 1.5).value();
     tg::see::ReportOptions o;
     o.repeats = 3;
-    const tg::see::Report r = tg::see::compare_batchnorm(c, o);
+    const tg::see::Report r = tg::see::compare_norm(c, o);
 
     // the same step through both modules, compared here by hand
     std::map<std::string, std::pair<Array<double>, Array<double>>> q;
@@ -260,13 +260,13 @@ TEST_CASE("the report's numbers equal independently computed differences") {
 TEST_CASE("the saved-bytes column is smaller for fused than composite at every rank and in float32") {
     for (const tg::Shape& shape : {tg::Shape{32, 10}, tg::Shape{7, 4, 5}, tg::Shape{3, 2, 4, 4}}) {
         CAPTURE(tg::shape_str(shape));
-        tg::see::BnCase<float> c;
+        tg::see::NormCase<float> c;
         c.x = random_tensor<float>(shape, 12).value();
         c.dy = random_tensor<float>(shape, 13).value();
         tg::see::ReportOptions o;
         o.repeats = 1;
         o.numeric_limit = 0;
-        const auto r = tg::see::compare_batchnorm(c, o);
+        const auto r = tg::see::compare_norm(c, o);
         CHECK(r.fused.saved_bytes < r.composite.saved_bytes);
         CHECK_FALSE(r.numeric_note.empty());
     }

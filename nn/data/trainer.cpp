@@ -59,10 +59,18 @@ std::shared_ptr<Sequential<T>> make_mlp(std::size_t inputs, std::size_t classes,
     std::uint64_t dropout_seed = c.seed + 1;
     for (std::size_t h : c.hidden) {
         model->add(std::make_shared<Linear<T>>(width, h, gen));
-        if (c.bn) {
+        if (c.norm && c.norm->kind == NormKind::batch) {
             BatchNormOptions o;
-            o.impl = *c.bn;
+            o.impl = c.norm->impl;
             model->add(std::make_shared<BatchNorm1d<T>>(h, o));
+        } else if (c.norm && c.norm->kind == NormKind::layer) {
+            LayerNormOptions o;
+            o.impl = c.norm->impl;
+            model->add(std::make_shared<LayerNorm<T>>(Shape{h}, o));
+        } else if (c.norm) {
+            throw ValueError(fmt::format("make_mlp: {} norm normalises channels; an MLP's hidden layers take batch or "
+                                         "layer norm",
+                                         to_string(c.norm->kind)));
         }
         switch (c.act) {
             case Activation::relu: model->add(std::make_shared<ReLU<T>>()); break;

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "nn/batchnorm.hpp"
+#include "nn/norm.hpp"
 #include "nn/data/datasets.hpp"
 #include "nn/layers.hpp"
 #include "nn/optim.hpp"
@@ -25,9 +26,15 @@ Activation activation_named(const std::string& name);
 OptimizerKind optimizer_named(const std::string& name);
 std::optional<BatchNormImpl> batchnorm_named(const std::string& name);
 
+// The normalisation after each hidden Linear: BatchNorm1d or LayerNorm over the layer's width.
+struct HiddenNorm {
+    NormKind kind = NormKind::batch;  // batch or layer (group norm is for channels, not an MLP's width)
+    NormImpl impl = NormImpl::fused;
+};
+
 struct MlpConfig {
     std::vector<std::size_t> hidden{256, 128};
-    std::optional<BatchNormImpl> bn;  // BatchNorm1d after each hidden Linear, or none
+    std::optional<HiddenNorm> norm;  // none: no normalisation
     Activation act = Activation::relu;
     double dropout = 0;        // after each activation, when above 0
     std::uint64_t seed = 0;    // initial weights

@@ -41,9 +41,32 @@ SOLUTIONS = {
 }
 
 
+# layer norm: the sums inside the normalisation run over each row (axis 1), the parameters' over
+# the rows (axis 0)
+LAYER = {
+    "dsigma2": "-0.5 * (dxhat * xc).sum(1, keepdims=True) * (sigma2 + eps) ** -1.5",
+    "dmu_xhat": "-(dxhat / std).sum(1, keepdims=True)",
+    "dmu_sigma2": "dsigma2 * -2.0 / N * xc.sum(1, keepdims=True)",
+    "dx_mu": "np.ones_like(X) * dmu / N",
+}
+# group norm: the sums inside run over each group (axis 2 of the (rows, G, N) view)
+GROUP = {
+    "dsigma2": "-0.5 * (dxhat.reshape(rows, G, N) * xc).sum(2, keepdims=True) * (sigma2 + eps) ** -1.5",
+    "dmu_xhat": "-(dxhat.reshape(rows, G, N) / std).sum(2, keepdims=True)",
+    "dmu_sigma2": "dsigma2 * -2.0 / N * xc.sum(2, keepdims=True)",
+    "dx_xhat": "dxhat.reshape(rows, G, N) / std",
+    "dx_mu": "np.ones_like(Xg) * dmu / N",
+    "dx": "(dx_xhat + dx_sigma2 + dx_mu).reshape(rows, D)",
+}
+
+
 def main():
     starter, out = sys.argv[1], sys.argv[2]
     solutions = dict(SOLUTIONS)
+    if starter.endswith("ln_backward.py"):
+        solutions.update(LAYER)
+    if starter.endswith("gn_backward.py"):
+        solutions.update(GROUP)
     for planted in sys.argv[3:]:
         name, expression = planted.split("=", 1)
         solutions[name] = expression
