@@ -145,7 +145,11 @@ int experiment(const TrainArgs& a, const std::string& name, const std::string& c
             write_log(files.back(), all[r], runs[r].label);
         }
         if (!a.plot.empty()) {
-            plot_experiment(a.plot, files);
+            std::vector<std::string> titles;
+            for (const Run& run : runs) {
+                titles.push_back(!run.norm ? "no " + column : name == "norm" ? run.label + " norm" : run.label);
+            }
+            plot_experiment(a.plot, files, titles);
             fmt::print("plot written to {}\n", a.plot);
         }
     }

@@ -63,13 +63,17 @@ void plot_training(const std::string& plot, const std::string& log) {
         "'{0}' using 1:4 with linespoints lw 2 title 'test'\nunset multiplot\n", log));
 }
 
-void plot_experiment(const std::string& plot, const std::vector<std::string>& logs) {
-    run_gnuplot(plot, fmt::format(
-        "set datafile separator ','\nset xlabel 'epoch'\nset ylabel 'test accuracy'\nset key bottom right\n"
-        "set title 'test accuracy per epoch: no batch norm, composite, fused'\n"
-        "plot '{}' using 2:5 every ::1 with linespoints lw 2 title 'no batch norm', "
-        "'{}' using 2:5 every ::1 with linespoints lw 2 title 'composite', "
-        "'{}' using 2:5 every ::1 with linespoints lw 2 dt 2 title 'fused'\n", logs.at(0), logs.at(1), logs.at(2)));
+void plot_experiment(const std::string& plot, const std::vector<std::string>& logs, const std::vector<std::string>& titles) {
+    std::string lines, names;
+    for (std::size_t i = 0; i < logs.size(); ++i) {
+        // the last run dashed: in `experiment bn` it lies on top of the one before
+        lines += fmt::format("{}'{}' using 2:5 every ::1 with linespoints lw 2{} title '{}'", i ? ", " : "", logs[i],
+                             i + 1 == logs.size() && i > 0 ? " dt 2" : "", titles.at(i));
+        names += (i ? ", " : "") + titles.at(i);
+    }
+    run_gnuplot(plot, fmt::format("set datafile separator ','\nset xlabel 'epoch'\nset ylabel 'test accuracy'\n"
+                                  "set key bottom right\nset title 'test accuracy per epoch: {}'\nplot {}\n",
+                                  names, lines));
 }
 
 }  // namespace tgcli

@@ -15,8 +15,7 @@ void write_log(const std::string& path, const std::vector<tg::nn::EpochStats>& s
 // Training loss, and training and test accuracy, per epoch from a log written by write_log.
 void plot_training(const std::string& plot, const std::string& log);
 
-// Test accuracy per epoch of `experiment bn`'s three runs, from their logs (no batch norm,
-// composite, fused).
-void plot_experiment(const std::string& plot, const std::vector<std::string>& logs);
+// Test accuracy per epoch of an experiment's runs, from their logs, one line per run with its title.
+void plot_experiment(const std::string& plot, const std::vector<std::string>& logs, const std::vector<std::string>& titles);
 
 }  // namespace tgcli

@@ -82,6 +82,16 @@ std::string shape_problem(const Quantity& q, const Shape& given) {
         hint = ": one axis too many; is a sum missing?";
     } else if (g.size() + 1 == w.size()) {
         hint = ": one axis too few; did you sum over an axis that should stay?";
+    } else if (want.size() == given.size()) {
+        // kept dimensions, summed over other axes: [1, 3] where [4, 1] belongs
+        bool other_axes = want != given;
+        for (std::size_t k = 0; k < want.size(); ++k) {
+            other_axes = other_axes && (want[k] == given[k] || want[k] == 1 || given[k] == 1);
+        }
+        if (other_axes) {
+            hint = ": summed over other axes than this quantity's (its size-1 axes are the ones its sums run over; "
+                   "batch norm sums over the rows, layer norm over each row, group norm over each group)";
+        }
     }
     return fmt::format("{}; yours is {}{}", what, shape_str(given), hint);
 }

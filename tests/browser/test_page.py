@@ -129,6 +129,28 @@ def main():
         errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
         check(not errors, "no JavaScript error: {}".format(errors))
 
+        # layer norm's page: the reading says where the sums run, its textbook lines lead to its steps
+        ln_page = os.path.join(work, "ln.html")
+        tapegrad(program, "walkthrough", "--kind", "layer", "--html", ln_page, "--repeats", "3", cwd=work)
+        ln = json.loads(tapegrad(program, "trace", "--kind", "layer", "--format", "json", cwd=work))
+        d.get("file://" + ln_page)
+        reading = d.find_element(By.ID, "reading").text
+        check("over one sample's trailing dimension (axis 1)" in reading and "N = 3 values" in reading,
+              "the layer-norm page states its axes and N: " + reading)
+        lines = d.find_elements(By.CSS_SELECTOR, "#book li")
+        target = [l for l in lines if l.text.startswith("dL/dmu from xhat")][0]
+        target.click()
+        ln_forward, ln_steps = ln["trace"]["forward"], ln["trace"]["steps"]
+        expected = len(ln_forward) + [s["output"] for s in ln_steps].index("xhat")
+        panel = d.find_element(By.ID, "panel")
+        check(panel.get_attribute("data-step") == str(expected), "layer norm's dL/dmu from xhat leads to xhat's step")
+        d.save_screenshot(os.path.join(out_dir, "page_layer_norm.png"))
+        d.find_element(By.CSS_SELECTOR, '.tabs button[data-tab="fused"]').click()
+        book = d.find_element(By.ID, "book").text
+        check("Inside the fused node" in book and "dxhat" in book, "layer norm's fused tab lists its stages")
+        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+        check(not errors, "no JavaScript error on the layer-norm page: {}".format(errors))
+
         # a graded exercise: its wrong quantity's tensor is marked
         ex = os.path.join(work, "ex")
         tapegrad(program, "exercise", "bn", "--out", ex, cwd=work)
