@@ -9,6 +9,8 @@
 #include <ctime>
 #include <fstream>
 #include <random>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "bench/torch_side.hpp"
@@ -67,7 +69,7 @@ template <class T>
 Array<T> randn(const tg::Shape& shape, unsigned seed, double mean = 0, double sd = 1) {
     std::mt19937_64 gen(seed);
     std::normal_distribution<double> dist(mean, sd);
-    Array<T> a = xt::empty<T>(shape);
+    Array<T> a = tg::empty<T>(shape);
     for (auto& v : a) v = static_cast<T>(dist(gen));
     return a;
 }
@@ -128,7 +130,7 @@ Run tg_mlp_step(std::size_t batch) {
     auto model = tg::nn::make_mlp<float>(784, 10, m);
     std::shared_ptr<tg::nn::Optimizer<float>> opt = tg::nn::make_optimizer(*model, {tg::nn::OptimizerKind::adam, 1e-3});
     std::mt19937_64 gen(5);
-    auto x = std::make_shared<Tensor<float>>(Array<float>(xt::empty<float>({batch, std::size_t{784}})));
+    auto x = std::make_shared<Tensor<float>>(Array<float>(tg::empty<float>({batch, std::size_t{784}})));
     for (auto& v : x->mutable_value()) v = static_cast<float>(std::uniform_real_distribution<double>(0, 1)(gen));
     auto y = std::make_shared<std::vector<std::int64_t>>(batch);
     for (auto& v : *y) v = static_cast<std::int64_t>(gen() % 10);
@@ -137,6 +139,157 @@ Run tg_mlp_step(std::size_t batch) {
         tg::nn::cross_entropy((*model)(*x), *y).backward();
         opt->step();
     };
+}
+
+// micrograd's demo network and data (bench/torch_side.hpp): moons from tapegrad's generator,
+// weights uniform in [-1, 1], biases 0.
+bench::MicrogradCase micrograd_case() {
+    bench::MicrogradCase c;
+    const tg::nn::Dataset<double> d = tg::nn::two_moons<double>(100, 1, 0.1);
+    c.x.assign(d.x.begin(), d.x.end());
+    for (std::int64_t label : d.y) c.y.push_back(label == 1 ? 1.0 : -1.0);
+    std::mt19937_64 gen(2);
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    for (std::size_t l = 0; l + 1 < c.sizes.size(); ++l) {
+        c.w.emplace_back(c.sizes[l] * c.sizes[l + 1]);
+        for (auto& v : c.w.back()) v = u(gen);
+    }
+    return c;
+}
+
+// One SGD step of the demo built from one-element tensors, op for op as micrograd builds it:
+// b + w0*x0 + w1*x1 + ... per neuron, relu on the hidden layers, relu(1 + score * -y) per point.
+Run tg_micrograd_scalar(const bench::MicrogradCase& c) {
+    struct Net {
+        std::vector<std::vector<std::vector<Tensor<double>>>> w;  // layer, neuron, input
+        std::vector<std::vector<Tensor<double>>> b;
+        std::vector<Tensor<double>> params;
+        std::vector<std::vector<Tensor<double>>> x;
+        std::vector<double> y;
+        double alpha = 0;
+        int step = 0;
+    };
+    auto net = std::make_shared<Net>();
+    const std::size_t layers = c.sizes.size() - 1;
+    for (std::size_t l = 0; l < layers; ++l) {
+        const std::size_t in = c.sizes[l], out = c.sizes[l + 1];
+        net->w.emplace_back(out);
+        net->b.emplace_back();
+        for (std::size_t j = 0; j < out; ++j) {
+            for (std::size_t i = 0; i < in; ++i) {
+                net->w[l][j].push_back(Tensor<double>::scalar(c.w[l][i * out + j], true));
+                net->params.push_back(net->w[l][j].back());
+            }
+            net->b[l].push_back(Tensor<double>::scalar(0.0, true));
+            net->params.push_back(net->b[l].back());
+        }
+    }
+    for (std::size_t s = 0; s < c.y.size(); ++s) {
+        net->x.push_back({Tensor<double>::scalar(c.x[2 * s]), Tensor<double>::scalar(c.x[2 * s + 1])});
+    }
+    net->y = c.y;
+    net->alpha = c.alpha;
+    return [net, layers] {
+        const std::size_t n = net->y.size();
+        Tensor<double> data_loss = Tensor<double>::none();
+        for (std::size_t s = 0; s < n; ++s) {
+            std::vector<Tensor<double>> act = net->x[s];
+            for (std::size_t l = 0; l < layers; ++l) {
+                std::vector<Tensor<double>> next;
+                next.reserve(net->w[l].size());
+                for (std::size_t j = 0; j < net->w[l].size(); ++j) {
+                    Tensor<double> a = net->b[l][j];
+                    for (std::size_t i = 0; i < act.size(); ++i) {
+                        a = a + net->w[l][j][i] * act[i];
+                    }
+                    next.push_back(l + 1 < layers ? tg::relu(a) : a);
+                }
+                act = std::move(next);
+            }
+            Tensor<double> loss = tg::relu(1.0 + act[0] * -net->y[s]);
+            data_loss = data_loss.defined() ? data_loss + loss : loss;
+        }
+        data_loss = data_loss * (1.0 / static_cast<double>(n));
+        Tensor<double> reg = Tensor<double>::none();
+        for (const auto& p : net->params) {
+            reg = reg.defined() ? reg + p * p : p * p;
+        }
+        Tensor<double> total = data_loss + net->alpha * reg;
+        for (auto& p : net->params) p.zero_grad();
+        total.backward();
+        const double lr = 1.0 - 0.9 * (net->step++ % 100) / 100.0;
+        for (auto& p : net->params) p.mutable_value()() -= lr * p.grad()();
+    };
+}
+
+// The same step on (100, 2) inputs and weight matrices.
+Run tg_micrograd_batched(const bench::MicrogradCase& c) {
+    struct Net {
+        std::vector<Tensor<double>> w, b;
+        Tensor<double> x, y;
+        double alpha = 0;
+        int step = 0;
+    };
+    auto net = std::make_shared<Net>();
+    const std::size_t layers = c.sizes.size() - 1;
+    for (std::size_t l = 0; l < layers; ++l) {
+        Array<double> w = xt::adapt(c.w[l], std::vector<std::size_t>{c.sizes[l], c.sizes[l + 1]});
+        net->w.emplace_back(w, true);
+        net->b.push_back(Tensor<double>::zeros({c.sizes[l + 1]}, true));
+    }
+    const std::size_t n = c.y.size();
+    net->x = Tensor<double>(Array<double>(xt::adapt(c.x, std::vector<std::size_t>{n, 2})));
+    net->y = Tensor<double>(Array<double>(xt::adapt(c.y, std::vector<std::size_t>{n, 1})));
+    net->alpha = c.alpha;
+    return [net, layers] {
+        Tensor<double> h = net->x;
+        for (std::size_t l = 0; l < layers; ++l) {
+            h = tg::matmul(h, net->w[l]) + net->b[l];
+            if (l + 1 < layers) h = tg::relu(h);
+        }
+        Tensor<double> data_loss = tg::mean(tg::relu(1.0 - net->y * h));
+        Tensor<double> reg = tg::sum(net->w[0] * net->w[0]) + tg::sum(net->b[0] * net->b[0]);
+        for (std::size_t l = 1; l < layers; ++l) {
+            reg = reg + tg::sum(net->w[l] * net->w[l]) + tg::sum(net->b[l] * net->b[l]);
+        }
+        Tensor<double> total = data_loss + net->alpha * reg;
+        for (std::size_t l = 0; l < layers; ++l) {
+            net->w[l].zero_grad();
+            net->b[l].zero_grad();
+        }
+        total.backward();
+        const double lr = 1.0 - 0.9 * (net->step++ % 100) / 100.0;
+        for (std::size_t l = 0; l < layers; ++l) {
+            net->w[l].mutable_value() -= lr * net->w[l].grad();
+            net->b[l].mutable_value() -= lr * net->b[l].grad();
+        }
+    };
+}
+
+// tg::gradcheck on the 4 x 3 batch-norm case (composite, training), as a learner runs it.
+Run tg_gradcheck_bn() {
+    auto x = std::make_shared<Tensor<double>>(randn<double>({4, 3}, 1, 1, 2), true);
+    auto gamma = std::make_shared<Tensor<double>>(randn<double>({3}, 2, 1, 0.5), true);
+    auto beta = std::make_shared<Tensor<double>>(randn<double>({3}, 3), true);
+    return [x, gamma, beta] {
+        const tg::GradcheckResult r = tg::gradcheck(
+            [](const std::vector<Tensor<double>>& in) {
+                return tg::batchnorm_composite<double>(in[0], in[1], in[2], tg::Axes{0}, 1e-5).y;
+            },
+            {*x, *gamma, *beta});
+        if (!r.ok) std::abort();
+    };
+}
+
+// Seconds per step of bench/micrograd_anchor.py (pure Python, micrograd's design) on this machine.
+double python_anchor_seconds(int steps) {
+    const std::string cmd = fmt::format("/usr/bin/python3 {}/bench/micrograd_anchor.py --steps {}", TAPEGRAD_SOURCE_DIR, steps);
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return 0;
+    char line[256] = {0};
+    const bool read = std::fgets(line, sizeof line, p) != nullptr;
+    const int status = pclose(p);
+    return read && status == 0 ? std::atof(line) : 0.0;
 }
 
 struct Row {
@@ -216,6 +369,22 @@ int main(int argc, char** argv) {
             [] { return bench::TorchSide::matmul(1024, 1024, 1024); });
     measure("MLP step 784-256-128-10 BN batch 256, 1 thread", 1, [] { return tg_mlp_step(256); },
             [] { return bench::TorchSide::mlp_step(256); });
+    const bench::MicrogradCase demo = micrograd_case();
+    measure("micrograd demo step, scalars (about 65,000 ops)", 1, [&] { return tg_micrograd_scalar(demo); },
+            [&] { return bench::TorchSide::micrograd(demo, true); });
+    measure("micrograd demo step, batched", 1, [&] { return tg_micrograd_batched(demo); },
+            [&] { return bench::TorchSide::micrograd(demo, false); });
+    measure("gradcheck, batch norm 4x3 composite", 1, [] { return tg_gradcheck_bn(); }, [] { return Run(); });
+    const std::string anchor_name = "micrograd demo step, scalars, against pure Python";
+    if (filter.empty() || anchor_name.find(filter) != std::string::npos) {
+        tg::set_threads(1);
+        const Run ours = tg_micrograd_scalar(demo);
+        const double t_ours = paired_medians(ours, Run(), min_seconds).first;
+        const double t_python = python_anchor_seconds(quick ? 1 : 3);
+        rows.push_back(Row{anchor_name, t_ours, t_python});
+        fmt::print(stderr, "{:<46} {:>10} {:>10} {}\n", anchor_name, human(t_ours), t_python > 0 ? human(t_python) : "-",
+                   t_python > 0 ? fmt::format("{:.3f}", t_ours / t_python) : "");
+    }
 
     std::string md = "| case | tapegrad | libtorch | ratio |\n|---|---|---|---|\n";
     for (const auto& r : rows) {

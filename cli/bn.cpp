@@ -162,8 +162,8 @@ tg::see::NormCase<T> load_case(const BnArgs& a) {
     if (a.x.empty()) {
         std::mt19937_64 rng(a.seed);
         std::normal_distribution<double> dist(0.0, 1.0);
-        c.x = xt::empty<T>({a.n, a.d});
-        c.dy = xt::empty<T>({a.n, a.d});
+        c.x = tg::empty<T>({a.n, a.d});
+        c.dy = tg::empty<T>({a.n, a.d});
         for (auto& v : c.x) {
             v = static_cast<T>(1.0 + 2.0 * dist(rng));  // mean 1, standard deviation 2
         }

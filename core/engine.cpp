@@ -24,13 +24,14 @@ bool same_shape(const S& got, const Shape& want) {
 
 }  // namespace
 
+// Depth-first with an explicit stack of (tensor, index of the next input to visit): a tensor is
+// emitted after all of its inputs (post-order). Fills `order`, using `stack` as scratch space.
 template <class T>
-std::vector<TensorImpl<T>*> topological_order(const std::vector<Tensor<T>>& roots) {
+void sort_into(const std::vector<Tensor<T>>& roots, std::vector<TensorImpl<T>*>& order,
+               std::vector<std::pair<TensorImpl<T>*, std::size_t>>& stack) {
     const std::uint64_t pass = ++pass_counter;
-    std::vector<TensorImpl<T>*> order;
-    // Depth-first with an explicit stack of (tensor, index of the next input to visit): a tensor
-    // is emitted after all of its inputs (post-order).
-    std::vector<std::pair<TensorImpl<T>*, std::size_t>> stack;
+    order.clear();
+    stack.clear();
     for (const Tensor<T>& root : roots) {
         if (root.impl()->visit == pass) {
             continue;
@@ -51,6 +52,13 @@ std::vector<TensorImpl<T>*> topological_order(const std::vector<Tensor<T>>& root
             }
         }
     }
+}
+
+template <class T>
+std::vector<TensorImpl<T>*> topological_order(const std::vector<Tensor<T>>& roots) {
+    std::vector<TensorImpl<T>*> order;
+    std::vector<std::pair<TensorImpl<T>*, std::size_t>> stack;
+    sort_into(roots, order, stack);
     return order;
 }
 
@@ -267,16 +275,54 @@ void deliver(TensorImpl<T>& t, const Tensor<T>& g, Pass<T>& pass) {
     }
 }
 
+// The order and the sort's stack, kept from one pass to the next on each thread so that a pass on
+// a large graph of tiny tensors does not regrow them (each regrowth of a large vector also makes
+// glibc's malloc sweep its free lists). A pass started inside another (a rule that runs backward)
+// gets buffers of its own.
+template <class T>
+class SortBuffers {
+public:
+    SortBuffers() : mine_(!spare().busy), buffers_(mine_ ? &spare() : &own_) { buffers_->busy = true; }
+    ~SortBuffers() {
+        buffers_->busy = false;
+        if (buffers_->order.capacity() > (std::size_t{1} << 22)) {  // do not keep a huge graph's worth
+            buffers_->order = {};
+            buffers_->stack = {};
+        }
+    }
+    SortBuffers(const SortBuffers&) = delete;
+    SortBuffers& operator=(const SortBuffers&) = delete;
+    const std::vector<TensorImpl<T>*>& sort(const std::vector<Tensor<T>>& roots) const {
+        sort_into(roots, buffers_->order, buffers_->stack);
+        return buffers_->order;
+    }
+
+private:
+    struct Buffers {
+        std::vector<TensorImpl<T>*> order;
+        std::vector<std::pair<TensorImpl<T>*, std::size_t>> stack;
+        bool busy = false;
+    };
+    static Buffers& spare() {
+        thread_local Buffers b;
+        return b;
+    }
+    bool mine_;
+    Buffers own_;
+    Buffers* buffers_;
+};
+
 // The algorithm: order the graph, seed the roots, then walk it backwards; every tensor has all of
 // its gradient when its turn comes, hands it to its node's rule, and the rule's answers are added
 // into the node's inputs.
 template <class T>
 void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seeds, Pass<T>& pass) {
-    const std::vector<TensorImpl<T>*> order = topological_order(roots);
+    const SortBuffers<T> buffers;
+    const std::vector<TensorImpl<T>*>& order = buffers.sort(roots);
     check_not_freed(order);
     reset_bookkeeping(order);
-    const std::vector<bool> needed = pass.wanted.empty() ? std::vector<bool>(order.size(), true)
-                                                         : on_path_to(order, pass.wanted);
+    // tg::grad runs only the nodes on a path to a wanted input; backward runs them all
+    const std::vector<bool> needed = pass.wanted.empty() ? std::vector<bool>() : on_path_to(order, pass.wanted);
     const GradModeGuard mode(pass.create_graph);  // the rules' ops record only under create_graph
     for (std::size_t i = 0; i < roots.size(); ++i) {
         accumulate(roots[i].impl()->pending, seeds[i], pass.create_graph);
@@ -286,7 +332,7 @@ void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seed
         if (t->grad_fn) {
             --t->grad_fn->runs_left;
         }
-        if (!t->pending || !needed[k]) {
+        if (!t->pending || (!needed.empty() && !needed[k])) {
             t->pending.reset();
             continue;  // nothing flowed here, or nothing wanted lies below
         }

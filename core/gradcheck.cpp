@@ -37,7 +37,7 @@ double probe(const GradcheckFn& f, const std::vector<Tensor<double>>& inputs, co
 Array<double> uniform(const Shape& shape, unsigned seed) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> dist(-1.0, 1.0);
-    Array<double> u = xt::empty<double>(shape);
+    Array<double> u = tg::empty<double>(shape);
     for (auto& v : u) {
         v = dist(rng);
     }

@@ -1,5 +1,7 @@
 #include "core/tensor.hpp"
 
+#include "core/pool.hpp"
+
 #include "core/anomaly.hpp"
 
 #include <fmt/format.h>
@@ -51,7 +53,7 @@ Tensor<T> Node<T>::saved(std::size_t i) const {
     if (grad_enabled() && s.input >= 0 && inputs[static_cast<std::size_t>(s.input)]->data == s.storage) {
         return Tensor<T>::from_impl(inputs[static_cast<std::size_t>(s.input)]);
     }
-    auto impl = std::make_shared<TensorImpl<T>>();
+    auto impl = pool::make_shared<TensorImpl<T>>();
     impl->data = std::const_pointer_cast<Storage<T>>(s.storage);
     if (grad_enabled() && s.output) {
         // The output, rebuilt around the same values and this node: the saved copy cannot hold
@@ -108,8 +110,8 @@ template <class T>
 Tensor<T>::Tensor() : Tensor(Array<T>(T(0))) {}
 
 template <class T>
-Tensor<T>::Tensor(Array<T> value, bool requires_grad) : impl_(std::make_shared<TensorImpl<T>>()) {
-    impl_->data = std::make_shared<Storage<T>>();
+Tensor<T>::Tensor(Array<T> value, bool requires_grad) : impl_(pool::make_shared<TensorImpl<T>>()) {
+    impl_->data = pool::make_shared<Storage<T>>();
     impl_->data->array = std::move(value);
     impl_->requires_grad = requires_grad;
 }
@@ -215,7 +217,7 @@ Tensor<T> Tensor<T>::named(std::string name) const {
 
 template <class T>
 Tensor<T> Tensor<T>::detach() const {
-    auto impl = std::make_shared<TensorImpl<T>>();
+    auto impl = pool::make_shared<TensorImpl<T>>();
     impl->data = impl_->data;  // shares the values, not the history
     impl->name = impl_->name;
     return from_impl(std::move(impl));
@@ -239,7 +241,7 @@ Tensor<T> record(Tensor<T> out, const char* op, std::vector<Tensor<T>> inputs,
     if (!any) {
         return out;
     }
-    auto node = std::make_shared<Node<T>>();
+    auto node = pool::make_shared<Node<T>>();
     node->op = op;
     node->rule = rule;
     node->inputs.reserve(inputs.size());

@@ -17,16 +17,30 @@
 #include <xtensor/xsort.hpp>
 #include <xtensor/xview.hpp>
 
+#include "core/pool.hpp"
+
 namespace tg {
 
-// Values and gradients are always evaluated, row-major, dynamically shaped containers.
+// Values and gradients are always evaluated, row-major, dynamically shaped containers, whose
+// storage comes from tapegrad's pool (core/pool.hpp: small blocks from per-thread free lists).
 // Note: never keep an xtensor expression (an `auto` of a lazy sum, view or broadcast) beyond
 // the statement that builds it: reducers re-evaluate per element and views dangle.
 template <class T>
-using Array = xt::xarray<T>;
+using Array = xt::xarray<T, xt::layout_type::row_major, pool::Allocator<T>>;
 
 using Shape = std::vector<std::size_t>;
 using Axes = std::vector<std::size_t>;
+
+// An uninitialised Array of a shape: use it instead of xt::empty, whose container has another
+// allocator and would be copied into an Array element by element.
+template <class T>
+Array<T> empty(const Shape& shape) {
+    return Array<T>::from_shape(shape);
+}
+template <class T, class S>
+Array<T> empty(const S& shape) {
+    return Array<T>::from_shape(shape);
+}
 
 // "[2, 3]" for error messages, traces and drawings; "[]" for a 0-d scalar.
 std::string shape_str(const Shape& shape);

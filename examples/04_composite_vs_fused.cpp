@@ -12,8 +12,8 @@ int main() {
     std::mt19937_64 rng(4);
     std::normal_distribution<double> dist(0.0, 1.0);
     tg::see::NormCase<double> c;
-    c.x = xt::empty<double>({64, 16});
-    c.dy = xt::empty<double>({64, 16});
+    c.x = tg::empty<double>({64, 16});
+    c.dy = tg::empty<double>({64, 16});
     for (auto& e : c.x) e = 3.0 + 2.0 * dist(rng);
     for (auto& e : c.dy) e = dist(rng);
     tg::see::ReportOptions o;

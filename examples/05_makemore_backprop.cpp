@@ -55,12 +55,12 @@ int main() {
     std::mt19937_64 rng(42);
     std::normal_distribution<double> normal;
     auto randn = [&](tg::Shape shape, double scale) {
-        Array<double> a = xt::empty<double>(shape);
+        Array<double> a = tg::empty<double>(shape);
         for (auto& v : a) v = normal(rng) * scale;
         return a;
     };
     std::uniform_int_distribution<std::int64_t> letter(0, vocab - 1);
-    Array<std::int64_t> Xb = xt::empty<std::int64_t>({n, block});
+    Array<std::int64_t> Xb = tg::empty<std::int64_t>({n, block});
     for (auto& v : Xb) v = letter(rng);
     std::vector<std::int64_t> Yb(n);
     for (auto& v : Yb) v = letter(rng);

@@ -23,7 +23,7 @@ namespace {
 
 Tensor<double> random(const tg::Shape& shape, std::mt19937_64& rng, bool requires_grad = false) {
     std::normal_distribution<double> dist(0.0, 1.0);
-    tg::Array<double> a = xt::empty<double>(shape);
+    tg::Array<double> a = tg::empty<double>(shape);
     for (auto& e : a) e = dist(rng);
     return Tensor<double>(std::move(a), requires_grad);
 }

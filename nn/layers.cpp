@@ -15,7 +15,7 @@ namespace {
 template <class T>
 Tensor<T> uniform(const Shape& shape, double bound, Generator& gen) {
     std::uniform_real_distribution<double> dist(-bound, bound);
-    Array<T> a = xt::empty<T>(shape);
+    Array<T> a = tg::empty<T>(shape);
     for (auto& v : a) {
         v = static_cast<T>(dist(gen));
     }
@@ -86,7 +86,7 @@ Tensor<T> Dropout<T>::forward(const Tensor<T>& x) {
     }
     std::bernoulli_distribution keep(1.0 - p_);
     const T scale = static_cast<T>(1.0 / (1.0 - p_));
-    Array<T> mask = xt::empty<T>(x.shape());
+    Array<T> mask = tg::empty<T>(x.shape());
     for (auto& m : mask) {
         m = keep(gen_) ? scale : T(0);
     }

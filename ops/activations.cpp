@@ -61,7 +61,7 @@ template <class T>
 Tensor<T> log_softmax(const Tensor<T>& x, int axis) {
     const Axes ax = normalize_axes("log_softmax", {axis}, x.dim());
     const Shape kept = keepdims_shape(x.shape(), ax);
-    Array<T> value = xt::empty<T>(x.shape());
+    Array<T> value = tg::empty<T>(x.shape());
     if (x.numel() > 0) {  // an empty tensor has an empty result (and no maximum to shift by)
         Array<T> m = xt::amax(x.value(), ax, xt::evaluation_strategy::immediate);
         m.reshape(kept);
@@ -86,7 +86,7 @@ template <class T>
 Tensor<T> softmax(const Tensor<T>& x, int axis) {
     const Axes ax = normalize_axes("softmax", {axis}, x.dim());
     const Shape kept = keepdims_shape(x.shape(), ax);
-    Array<T> value = xt::empty<T>(x.shape());
+    Array<T> value = tg::empty<T>(x.shape());
     if (x.numel() > 0) {
         Array<T> m = xt::amax(x.value(), ax, xt::evaluation_strategy::immediate);
         m.reshape(kept);

@@ -203,9 +203,9 @@ Tensor<T> fused_node(Array<T> y, const Tensor<T>& x, const OptionalTensor<T>& ga
             const Array<T>& xv = n.saved_value(0);
             const bool want_dx = n.needs_grad(0);
             const bool want_dgamma = gamma_at && n.needs_grad(gamma_at), want_dbeta = beta_at && n.needs_grad(beta_at);
-            Array<T> dx = xt::empty<T>(want_dx ? n.input_shape(0) : Shape{0});
-            Array<T> dgamma = xt::empty<T>(want_dgamma ? L.stat_shape : Shape{0});
-            Array<T> dbeta = xt::empty<T>(want_dbeta ? L.stat_shape : Shape{0});
+            Array<T> dx = tg::empty<T>(want_dx ? n.input_shape(0) : Shape{0});
+            Array<T> dgamma = tg::empty<T>(want_dgamma ? L.stat_shape : Shape{0});
+            Array<T> dbeta = tg::empty<T>(want_dbeta ? L.stat_shape : Shape{0});
             batchnorm_grads(g.value().data(), xv.data(), L, mean.data(), inv_std.data(),
                             gamma_at ? n.saved_value(1).data() : nullptr, training, want_dx ? dx.data() : nullptr,
                             want_dgamma ? dgamma.data() : nullptr, want_dbeta ? dbeta.data() : nullptr);
@@ -233,13 +233,13 @@ BatchNormOutput<T> batchnorm_fused(const Tensor<T>& x, const OptionalTensor<T>& 
                                    const OptionalTensor<T>& beta, const Axes& axes, double eps) {
     const ChannelLayout L = checked_layout("batchnorm_fused", x, gamma, beta, axes, true);
     BatchNormOutput<T> out;
-    out.batch_mean = xt::empty<double>(L.stat_shape);
-    out.batch_var = xt::empty<double>(L.stat_shape);
-    Array<double> inv_std = xt::empty<double>(L.stat_shape);
-    Array<T> y = xt::empty<T>(x.shape());
+    out.batch_mean = tg::empty<double>(L.stat_shape);
+    out.batch_var = tg::empty<double>(L.stat_shape);
+    Array<double> inv_std = tg::empty<double>(L.stat_shape);
+    Array<T> y = tg::empty<T>(x.shape());
     batchnorm_train_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps,
                             out.batch_mean.data(), out.batch_var.data(), inv_std.data(), y.data());
-    out.y = fused_node(std::move(y), x, gamma, beta, L, out.batch_mean, std::move(inv_std), true, axes, eps, Array<double>(xt::empty<double>({0})));
+    out.y = fused_node(std::move(y), x, gamma, beta, L, out.batch_mean, std::move(inv_std), true, axes, eps, Array<double>(tg::empty<double>({0})));
     out.count = L.count();
     return out;
 }
@@ -253,7 +253,7 @@ Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamm
     check_per_feature("batchnorm_fused_eval", "the variance", to_shape(var.shape()), L);
     Array<double> m = xt::cast<double>(mean);
     Array<double> inv_std = batchnorm_inv_std(xt::cast<double>(var), eps);
-    Array<T> y = xt::empty<T>(x.shape());
+    Array<T> y = tg::empty<T>(x.shape());
     batchnorm_normalize(x.value().data(), L, m.data(), inv_std.data(), data_or_null(gamma),
                         data_or_null(beta), y.data());
     Array<double> v = xt::cast<double>(var);

@@ -14,7 +14,7 @@ namespace {
 template <class T>
 Array<T> normalize_with(BatchNormCache<T>& cache, const ChannelLayout& L, const Array<T>& beta, double eps) {
     cache.inv_std = batchnorm_inv_std(cache.var, eps);
-    Array<T> y = xt::empty<T>(cache.x.shape());
+    Array<T> y = tg::empty<T>(cache.x.shape());
     batchnorm_normalize(cache.x.data(), L, cache.mean.data(), cache.inv_std.data(), cache.gamma.data(), beta.data(),
                         y.data());
     return y;
@@ -42,10 +42,10 @@ std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward(const Array<T>& x, cons
                                                          double eps) {
     ChannelLayout L;
     BatchNormCache<T> cache = start_cache("batchnorm_forward", x, gamma, beta, axes, true, L);
-    cache.mean = xt::empty<double>(L.stat_shape);
-    cache.var = xt::empty<double>(L.stat_shape);
-    cache.inv_std = xt::empty<double>(L.stat_shape);
-    Array<T> y = xt::empty<T>(x.shape());
+    cache.mean = tg::empty<double>(L.stat_shape);
+    cache.var = tg::empty<double>(L.stat_shape);
+    cache.inv_std = tg::empty<double>(L.stat_shape);
+    Array<T> y = tg::empty<T>(x.shape());
     batchnorm_train_forward(x.data(), L, gamma.data(), beta.data(), eps, cache.mean.data(), cache.var.data(),
                             cache.inv_std.data(), y.data());
     return {std::move(y), std::move(cache)};
@@ -75,9 +75,9 @@ BatchNormGrads<T> batchnorm_backward(const Array<T>& dy, const BatchNormCache<T>
     }
     const ChannelLayout L = channel_layout("batchnorm_backward", shape, cache.axes);
     BatchNormGrads<T> g;
-    g.dx = xt::empty<T>(shape);
-    g.dgamma = xt::empty<T>(L.stat_shape);
-    g.dbeta = xt::empty<T>(L.stat_shape);
+    g.dx = tg::empty<T>(shape);
+    g.dgamma = tg::empty<T>(L.stat_shape);
+    g.dbeta = tg::empty<T>(L.stat_shape);
     batchnorm_grads(dy.data(), cache.x.data(), L, cache.mean.data(), cache.inv_std.data(),
                     cache.gamma.data(), cache.training, g.dx.data(), g.dgamma.data(),
                     g.dbeta.data());
@@ -92,7 +92,7 @@ BatchNormStages<T> batchnorm_backward_stages(const Array<T>& dy, const BatchNorm
     const std::size_t I = L.inner;
     const double n = static_cast<double>(L.count());
     BatchNormStages<T> s;
-    s.dxhat = xt::empty<T>(shape);
+    s.dxhat = tg::empty<T>(shape);
     std::vector<double> dsigma2(C, 0.0), sum_dxhat(C, 0.0), sum_xc(C, 0.0);
     for (std::size_t o = 0; o < L.outer; ++o) {
         for (std::size_t c = 0; c < C; ++c) {
@@ -108,8 +108,8 @@ BatchNormStages<T> batchnorm_backward_stages(const Array<T>& dy, const BatchNorm
             }
         }
     }
-    s.dsigma2 = xt::empty<T>(L.stat_shape);
-    s.dmu = xt::empty<T>(L.stat_shape);
+    s.dsigma2 = tg::empty<T>(L.stat_shape);
+    s.dmu = tg::empty<T>(L.stat_shape);
     for (std::size_t c = 0; c < C; ++c) {
         const double inv = cache.inv_std.data()[c];
         const double ds2 = dsigma2[c] * -0.5 * inv * inv * inv;

@@ -374,7 +374,7 @@ void batchnorm_grads(const T* dy, const T* x, const ChannelLayout& L, const doub
 }
 
 Array<double> batchnorm_inv_std(const Array<double>& var, double eps) {
-    Array<double> s = xt::empty<double>(var.shape());
+    Array<double> s = tg::empty<double>(var.shape());
     for (std::size_t c = 0; c < var.size(); ++c) {
         s.data()[c] = 1.0 / std::sqrt(var.data()[c] + eps);
     }

@@ -64,7 +64,7 @@ Array<T> summed(const Array<T>& grad, const Shape& shape) {
     if (leading_only) {
         const std::size_t inner = shape_numel(shape);
         const std::vector<double> acc = loops::sum_rows(grad.data(), inner ? grad.size() / inner : 0, inner);
-        Array<T> out = xt::empty<T>(shape);
+        Array<T> out = tg::empty<T>(shape);
         std::transform(acc.begin(), acc.end(), out.data(), [](double v) { return static_cast<T>(v); });
         return out;
     }
@@ -99,7 +99,7 @@ Array<T> broadcast_to(const Array<T>& x, const Shape& shape) {
         rows = x.shape()[i] == shape[lead + i];
     }
     if (rows) {
-        Array<T> out = xt::empty<T>(shape);
+        Array<T> out = tg::empty<T>(shape);
         const std::size_t inner = x.size();
         const std::size_t copies = inner ? out.size() / inner : 0;
         for (std::size_t r = 0; r < copies; ++r) {

@@ -29,7 +29,7 @@ template <class T>
 Tensor<T> pick(const char* op, const Tensor<T>& a, const Tensor<T>& b, bool larger) {
     const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
     const Array<T> av = broadcast_to<T>(a.value(), shape), bv = broadcast_to<T>(b.value(), shape);
-    Array<T> out = xt::empty<T>(shape);
+    Array<T> out = tg::empty<T>(shape);
     for (std::size_t i = 0; i < out.size(); ++i) {
         const T x = av.data()[i], y = bv.data()[i];
         out.data()[i] = std::isnan(x) || std::isnan(y) ? std::numeric_limits<T>::quiet_NaN() : (larger ? std::max(x, y) : std::min(x, y));

@@ -168,7 +168,7 @@ Tensor<T> cat(const std::vector<Tensor<T>>& xs, int axis) {
         sizes.push_back(xs[k].shape()[a]);
         out[a] += sizes.back();
     }
-    Array<T> v = xt::empty<T>(out);
+    Array<T> v = tg::empty<T>(out);
     std::size_t at = 0;
     for (std::size_t k = 0; k < xs.size(); ++k) {
         xt::xstrided_slice_vector sv(out.size(), xt::all());
@@ -216,7 +216,7 @@ Tensor<T> take_rows(const Tensor<T>& table, const Array<std::int64_t>& index) {
     }
     Shape out = to_shape(index.shape());
     out.insert(out.end(), ts.begin() + 1, ts.end());
-    Array<T> v = xt::empty<T>(out);
+    Array<T> v = tg::empty<T>(out);
     for (std::size_t i = 0; i < index.size(); ++i) {
         const T* src = table.value().data() + static_cast<std::size_t>(index.data()[i]) * width;
         std::copy(src, src + width, v.data() + i * width);
@@ -247,7 +247,7 @@ Tensor<T> pick(const Tensor<T>& x, const std::vector<std::int64_t>& cols) {
                                      shape_str(s), cols.size()));
     }
     const std::size_t n = s[0], c = s[1];
-    Array<T> v = xt::empty<T>({n});
+    Array<T> v = tg::empty<T>({n});
     for (std::size_t i = 0; i < n; ++i) {
         if (cols[i] < 0 || static_cast<std::size_t>(cols[i]) >= c) {
             throw ValueError(fmt::format("pick: column {} of row {} is outside [0, {})", cols[i], i, c));

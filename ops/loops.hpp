@@ -72,7 +72,7 @@ std::optional<Array<T>> binary_patterns(const Array<T>& a, const Array<T>& b, co
     if (pa == Pattern::other || pb == Pattern::other || (pa == Pattern::row && pb == Pattern::row)) {
         return std::nullopt;
     }
-    Array<T> out = xt::empty<T>(shape);
+    Array<T> out = tg::empty<T>(shape);
     const std::size_t n = out.size();
     const std::size_t inner = pa == Pattern::row ? a.size() : pb == Pattern::row ? b.size() : n;
     const std::size_t count = inner ? n / inner : 0;
@@ -153,7 +153,7 @@ std::vector<double> sum_rows(const T* x, std::size_t rows, std::size_t inner) {
 // f(x) elementwise, across threads for large arrays.
 template <class T, class F>
 Array<T> unary(const Array<T>& x, F f) {
-    Array<T> out = xt::empty<T>(x.shape());
+    Array<T> out = tg::empty<T>(x.shape());
     const std::size_t n = x.size();
     const T* in = x.data();
     T* o = out.data();

@@ -39,7 +39,7 @@ Array<T> batched_gemm(const Array<T>& a, bool ta, const Array<T>& b, bool tb, Sh
     const std::size_t n = out_shape[d - 1];
     const std::size_t k = ta ? a.shape()[d - 2] : a.shape()[d - 1];
     const std::size_t batch = shape_numel(out_shape) / std::max<std::size_t>(m * n, 1);
-    Array<T> out = xt::empty<T>(out_shape);
+    Array<T> out = tg::empty<T>(out_shape);
     for (std::size_t i = 0; i < batch; ++i) {
         gemm<T>(ta, tb, m, n, k, a.data() + i * m * k, b.data() + i * k * n, out.data() + i * m * n);
     }
@@ -137,7 +137,7 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const std::optiona
                                      shape_str(bias->shape())));
     }
     const std::size_t n = sx[0], in = sx[1], out = sw[0];
-    Array<T> y = xt::empty<T>({n, out});
+    Array<T> y = tg::empty<T>({n, out});
     gemm<T>(false, true, n, out, in, x.value().data(), weight.value().data(), y.data());
     if (bias) {
         const T* b = bias->value().data();

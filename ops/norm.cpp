@@ -193,9 +193,9 @@ Tensor<T> rownorm_node(Array<T> y, const char* op, const char* rule, const Tenso
                 return grads;
             }
             const Shape param_shape = gamma_at ? n.input_shape(gamma_at) : beta_at ? n.input_shape(beta_at) : Shape{0};
-            Array<T> dx = xt::empty<T>(want_dx ? n.input_shape(0) : Shape{0});
-            Array<T> dgamma = xt::empty<T>(want_dgamma ? param_shape : Shape{0});
-            Array<T> dbeta = xt::empty<T>(want_dbeta ? param_shape : Shape{0});
+            Array<T> dx = tg::empty<T>(want_dx ? n.input_shape(0) : Shape{0});
+            Array<T> dgamma = tg::empty<T>(want_dgamma ? param_shape : Shape{0});
+            Array<T> dbeta = tg::empty<T>(want_dbeta ? param_shape : Shape{0});
             rownorm_backward(g.value().data(), n.saved_value(0).data(), L, mean.data(), inv_std.data(),
                              gamma_at ? n.saved_value(1).data() : nullptr, want_dx ? dx.data() : nullptr,
                              want_dgamma ? dgamma.data() : nullptr, want_dbeta ? dbeta.data() : nullptr);
@@ -240,9 +240,9 @@ Tensor<T> layernorm_fused(const Tensor<T>& x, const Shape& normalized_shape, con
     const RowLayout L = layernorm_layout("layernorm_fused", x.shape(), normalized_shape);
     check_param("layernorm_fused", "gamma", gamma, normalized_shape);
     check_param("layernorm_fused", "beta", beta, normalized_shape);
-    Array<double> mean = xt::empty<double>({L.rows});
-    Array<double> inv_std = xt::empty<double>({L.rows});
-    Array<T> y = xt::empty<T>(x.shape());
+    Array<double> mean = tg::empty<double>({L.rows});
+    Array<double> inv_std = tg::empty<double>({L.rows});
+    Array<T> y = tg::empty<T>(x.shape());
     rownorm_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps, mean.data(), inv_std.data(),
                     y.data());
     const std::size_t k = normalized_shape.size();
@@ -286,9 +286,9 @@ Tensor<T> groupnorm_fused(const Tensor<T>& x, std::size_t groups, const Optional
     const Shape channels{x.shape()[1]};
     check_param("groupnorm_fused", "gamma", gamma, channels);
     check_param("groupnorm_fused", "beta", beta, channels);
-    Array<double> mean = xt::empty<double>({L.rows});
-    Array<double> inv_std = xt::empty<double>({L.rows});
-    Array<T> y = xt::empty<T>(x.shape());
+    Array<double> mean = tg::empty<double>({L.rows});
+    Array<double> inv_std = tg::empty<double>({L.rows});
+    Array<T> y = tg::empty<T>(x.shape());
     rownorm_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps, mean.data(), inv_std.data(),
                     y.data());
     auto reference = [groups, eps](const Tensor<T>& g, const Tensor<T>& xs, const OptionalTensor<T>& gm) {
@@ -327,9 +327,9 @@ std::pair<Array<T>, NormCache<T>> rownorm_arrays(const char* op, const Array<T>&
     c.gamma = gamma;
     c.layout = L;
     c.param_shape = std::move(param_shape);
-    c.mean = xt::empty<double>({L.rows});
-    c.inv_std = xt::empty<double>({L.rows});
-    Array<T> y = xt::empty<T>(x.shape());
+    c.mean = tg::empty<double>({L.rows});
+    c.inv_std = tg::empty<double>({L.rows});
+    Array<T> y = tg::empty<T>(x.shape());
     rownorm_forward(x.data(), L, gamma.size() ? gamma.data() : nullptr, beta.size() ? beta.data() : nullptr, eps,
                     c.mean.data(), c.inv_std.data(), y.data());
     return {std::move(y), std::move(c)};
@@ -342,9 +342,9 @@ NormGrads<T> rownorm_arrays_backward(const char* op, const Array<T>& dout, const
                                      shape_str(to_shape(c.x.shape())), shape_str(to_shape(dout.shape()))));
     }
     NormGrads<T> g;
-    g.dx = xt::empty<T>(c.x.shape());
-    g.dgamma = xt::empty<T>(c.param_shape);
-    g.dbeta = xt::empty<T>(c.param_shape);
+    g.dx = tg::empty<T>(c.x.shape());
+    g.dgamma = tg::empty<T>(c.param_shape);
+    g.dbeta = tg::empty<T>(c.param_shape);
     rownorm_backward(dout.data(), c.x.data(), c.layout, c.mean.data(), c.inv_std.data(),
                      c.gamma.size() ? c.gamma.data() : nullptr, g.dx.data(), g.dgamma.data(), g.dbeta.data());
     return g;

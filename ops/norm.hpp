@@ -84,7 +84,7 @@ struct NormGrads {
 
 // out, cache = layernorm_forward(x, gamma, beta, normalized_shape, eps); dx, dgamma, dbeta =
 // layernorm_backward(dout, cache); the same for group norm. gamma and beta may be arrays of size 0
-// (xt::empty<T>({0})): no affine.
+// (tg::empty<T>({0})): no affine.
 template <class T>
 std::pair<Array<T>, NormCache<T>> layernorm_forward(const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
                                                     const Shape& normalized_shape, double eps);

@@ -20,7 +20,7 @@ namespace {
 
 Array<double> normal(std::mt19937_64& rng, const Shape& shape, double mean, double sd) {
     std::normal_distribution<double> dist(mean, sd);
-    Array<double> a = xt::empty<double>(shape);
+    Array<double> a = tg::empty<double>(shape);
     for (auto& v : a) {
         v = dist(rng);
     }
@@ -183,7 +183,7 @@ MlpExercise make_mlp_exercise(unsigned seed, std::size_t n, std::size_t features
     std::mt19937_64 rng(seed);
     MlpExercise e;
     e.embcat = normal(rng, {n, features}, 0.0, 1.0);
-    e.Yb = xt::empty<std::int64_t>({n});
+    e.Yb = tg::empty<std::int64_t>({n});
     std::uniform_int_distribution<std::int64_t> label(0, static_cast<std::int64_t>(classes) - 1);
     for (auto& v : e.Yb) {
         v = label(rng);

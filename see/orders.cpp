@@ -19,7 +19,7 @@ template <class T>
 Array<T> direction(const Shape& shape, unsigned seed) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> dist(-1.0, 1.0);
-    Array<T> a = xt::empty<T>(shape);
+    Array<T> a = tg::empty<T>(shape);
     for (auto& v : a) {
         v = static_cast<T>(dist(rng));
     }

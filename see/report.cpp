@@ -164,7 +164,7 @@ std::map<std::string, Array<double>> numeric_gradients(const NormCase<T>& c) {
         return l;
     };
     auto diff = [&](Array<double>& v) {
-        Array<double> g = xt::empty<double>(v.shape());
+        Array<double> g = tg::empty<double>(v.shape());
         // cs231n's step (eval_numerical_gradient_array), so that the figures compare with its
         // notebook's: about 1e-8 and below is agreement, the rest is the difference formula's own error
         const double h = 1e-5;

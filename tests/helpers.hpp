@@ -23,7 +23,7 @@ Tensor<T> random_tensor(const tg::Shape& shape, unsigned seed, double lo = -1.0,
                         bool requires_grad = true) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> dist(lo, hi);
-    Array<T> v = xt::empty<T>(shape);
+    Array<T> v = tg::empty<T>(shape);
     for (auto& x : v) {
         x = static_cast<T>(dist(rng));
     }

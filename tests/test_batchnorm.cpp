@@ -196,7 +196,7 @@ TEST_CASE("dx sums to zero over the batch, and so does dx * xhat, for every chan
 TEST_CASE("float32 data with mean 1e4 and std 1e-2 still normalises to unit variance") {
     std::mt19937_64 rng(5);
     std::normal_distribution<double> dist(1e4, 1e-2);
-    Array<float> v = xt::empty<float>({256, 4});
+    Array<float> v = tg::empty<float>({256, 4});
     for (auto& e : v) {
         e = static_cast<float>(dist(rng));
     }

@@ -98,10 +98,10 @@ TEST_CASE("float32 element-wise ops agree with PyTorch at the same special point
                     keep.push_back(i);
                 }
             }
-            Array<float> xf = xt::empty<float>({keep.size()});
-            Array<float> gf = xt::empty<float>({keep.size()});
-            Array<double> yk = xt::empty<double>({keep.size()});
-            Array<double> dk = xt::empty<double>({keep.size()});
+            Array<float> xf = tg::empty<float>({keep.size()});
+            Array<float> gf = tg::empty<float>({keep.size()});
+            Array<double> yk = tg::empty<double>({keep.size()});
+            Array<double> dk = tg::empty<double>({keep.size()});
             for (std::size_t k = 0; k < keep.size(); ++k) {
                 xf(k) = static_cast<float>(x(keep[k]));
                 gf(k) = static_cast<float>(g(keep[k]));

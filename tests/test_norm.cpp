@@ -221,7 +221,7 @@ TEST_CASE("the cs231n-style functions give the fused node's numbers") {
     Tensor<double> y2 = tg::layernorm_fused<double>(x2, {4}, std::nullopt, std::nullopt, 1e-5);
     const Tensor<double> dy2 = random_tensor({5, 4}, 36, -1.0, 1.0, false);
     y2.backward(dy2);
-    const Array<double> none = xt::empty<double>({0});  // no affine
+    const Array<double> none = tg::empty<double>({0});  // no affine
     auto [out2, cache2] = tg::layernorm_forward<double>(x2.value(), none, none, {4}, 1e-5);
     CHECK(rel_diff(out2, y2.value()) == 0);
     CHECK(rel_diff(tg::layernorm_backward(dy2.value(), cache2).dx, x2.grad()) == 0);

@@ -1,4 +1,4 @@
-// Batch norm's backward pass by hand, in C++ over tg::Array (an xt::xarray<double>), written by
+// Batch norm's backward pass by hand, in C++ over tg::Array (an xtensor xarray of double), written by
 // `tapegrad exercise bn`. The forward pass is done. Fill in each TODO, in order, following the
 // derivation; every quantity you fill in is saved as <name>.npy in the exercise folder, and
 //     tapegrad check --mine <the exercise folder>

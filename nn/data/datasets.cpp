@@ -150,7 +150,7 @@ Dataset<T> idx_dataset(const std::string& images_path, const std::string& labels
                                   labels.size()));
     }
     Dataset<T> d;
-    d.x = xt::empty<T>({im.count, im.rows * im.cols});
+    d.x = tg::empty<T>({im.count, im.rows * im.cols});
     std::transform(im.pixels.begin(), im.pixels.end(), d.x.data(), [](std::uint8_t p) { return static_cast<T>(p); });
     d.y.assign(labels.begin(), labels.end());
     for (std::size_t i = 0; i < labels.size(); ++i) {
@@ -238,7 +238,7 @@ Dataset<T> load_csv(const std::string& path) {
         throw IoError(fmt::format("{}: no data rows", path));
     }
     Dataset<T> d;
-    d.x = xt::empty<T>({labels.size(), width - 1});
+    d.x = tg::empty<T>({labels.size(), width - 1});
     std::transform(values.begin(), values.end(), d.x.data(), [](double v) { return static_cast<T>(v); });
     d.y = std::move(labels);
     d.classes = static_cast<std::size_t>(*std::max_element(d.y.begin(), d.y.end())) + 1;
@@ -255,7 +255,7 @@ Dataset<T> two_classes(std::size_t n, std::uint64_t seed, double noise, P point)
     std::uniform_real_distribution<double> u(0.0, 1.0);
     std::normal_distribution<double> z(0.0, noise > 0 ? noise : 1.0);
     Dataset<T> d;
-    d.x = xt::empty<T>({n, std::size_t{2}});
+    d.x = tg::empty<T>({n, std::size_t{2}});
     d.classes = 2;
     for (std::size_t i = 0; i < n; ++i) {
         const std::int64_t k = static_cast<std::int64_t>(i % 2);
@@ -384,7 +384,7 @@ template <class T>
 std::pair<Tensor<T>, std::vector<std::int64_t>> gather(const Dataset<T>& data, const std::vector<std::size_t>& order,
                                                        std::size_t begin, std::size_t end) {
     const std::size_t d = data.features();
-    Array<T> x = xt::empty<T>({end - begin, d});
+    Array<T> x = tg::empty<T>({end - begin, d});
     std::vector<std::int64_t> y(end - begin);
     for (std::size_t k = begin; k < end; ++k) {
         const T* src = data.x.data() + order[k] * d;

@@ -210,7 +210,7 @@ Array<T> load_npy(const std::string& path) {
     if (info.fortran_order) {
         std::reverse(storage_shape.begin(), storage_shape.end());
     }
-    Array<T> a = xt::empty<T>(storage_shape);
+    Array<T> a = tg::empty<T>(storage_shape);
     in.seekg(static_cast<std::streamoff>(info.data_offset));
     in.read(reinterpret_cast<char*>(a.data()), static_cast<std::streamsize>(n * sizeof(T)));
     if (!in) {
