@@ -207,8 +207,7 @@ int run_check(const CheckArgs& a) {
             tg::groupnorm_layout("check", tg::to_shape(bn.x.shape()), bn.groups);
         }
         qs = tg::see::batchnorm_quantities(bn);
-        const std::size_t d = bn.x.shape()[1];
-        o.batch = bn.kind == tg::see::NormKind::batch ? bn.x.shape()[0] : bn.kind == tg::see::NormKind::layer ? d : d / bn.groups;
+        o.batch = bn.set_size();
     } else if (kind == "mlp") {
         mlp.embcat = in("embcat"), mlp.W1 = in("W1"), mlp.b1 = in("b1"), mlp.bngain = in("bngain"), mlp.bnbias = in("bnbias");
         mlp.W2 = in("W2"), mlp.b2 = in("b2");

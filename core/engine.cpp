@@ -282,7 +282,7 @@ void deliver(TensorImpl<T>& t, const Tensor<T>& g, Pass<T>& pass) {
 template <class T>
 class SortBuffers {
 public:
-    SortBuffers() : mine_(!spare().busy), buffers_(mine_ ? &spare() : &own_) { buffers_->busy = true; }
+    SortBuffers() : buffers_(spare().busy ? &own_ : &spare()) { buffers_->busy = true; }
     ~SortBuffers() {
         buffers_->busy = false;
         if (buffers_->order.capacity() > (std::size_t{1} << 22)) {  // do not keep a huge graph's worth
@@ -307,7 +307,6 @@ private:
         thread_local Buffers b;
         return b;
     }
-    bool mine_;
     Buffers own_;
     Buffers* buffers_;
 };

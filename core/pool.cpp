@@ -94,9 +94,4 @@ void deallocate(void* p, std::size_t bytes) noexcept {
     lists.free[c] = b;
 }
 
-std::size_t reserved_bytes() {
-    const std::lock_guard<std::mutex> lock(slabs_mutex);
-    return slabs().size() * slab_bytes;
-}
-
 }  // namespace tg::pool

@@ -23,8 +23,6 @@ inline constexpr std::size_t alignment = 64;
 void* allocate(std::size_t bytes);
 // Gives back a block from allocate() of the same size, on any thread.
 void deallocate(void* p, std::size_t bytes) noexcept;
-// Bytes held in slabs by all threads (for tests and reports).
-std::size_t reserved_bytes();
 
 // A standard allocator over the pool: tg::Array's storage and the engine's shared objects.
 template <class T>

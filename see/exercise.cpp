@@ -96,12 +96,7 @@ BnExercise make_bn_exercise(unsigned seed, std::size_t n, std::size_t d, NormKin
 std::vector<Quantity> batchnorm_quantities(const BnExercise& e) {
     const BnRun r = run_bn(e, e.eps);
     const BnRun no_eps = run_bn(e, 0.0);
-    // N: the values in one normalised set (rows for batch norm, features for layer norm, a group's
-    // features for group norm)
-    const std::size_t d = e.x.shape()[1];
-    const double n = static_cast<double>(e.kind == NormKind::batch   ? e.x.shape()[0]
-                                         : e.kind == NormKind::layer ? d
-                                                                     : d / e.groups);
+    const double n = static_cast<double>(e.set_size());
 
     std::vector<Quantity> qs;
     const std::map<std::string, std::string> forward_formulas{

@@ -22,6 +22,13 @@ struct BnExercise {
     double eps = 1e-5;
     NormKind kind = NormKind::batch;  // layer: over each row's D features; group: over each row's groups
     std::size_t groups = 0;            // group norm: D / groups features per group
+
+    // N: the values in one normalised set (rows for batch norm, features for layer norm, a
+    // group's features for group norm)
+    std::size_t set_size() const {
+        const std::size_t d = x.shape()[1];
+        return kind == NormKind::batch ? x.shape()[0] : kind == NormKind::layer ? d : d / groups;
+    }
 };
 
 // A seeded case: x with mean 1 and standard deviation 2, a non-uniform dy, gamma and beta away

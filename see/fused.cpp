@@ -28,30 +28,31 @@ double max_abs_diff(const Array<T>& a, const Array<T>& b) {
     return m;
 }
 
-// Layer and group norm: gamma varies inside a set, so the closed form is written with dxhat =
-// gamma * g and the parameters' sums run across the sets, not along them.
+// The composite graph's values on the same case, by textbook quantity (and "1 / std"), to say
+// which quantity each stage equals.
 template <class T>
-std::vector<FusedStage<T>> row_stages(const NormCase<T>& c) {
-    std::map<std::string, Array<T>> comp;  // the composite graph's values, by textbook quantity
-    {
-        auto norm = c.make_norm(nn::BatchNormImpl::composite);
-        Tensor<T> x = Tensor<T>(c.x, true).named("X");
-        const Trace<T> trace = trace_backward<T>(norm(x), c.dy);
-        for (const auto& line : textbook_lines(trace, c.kind)) {
-            comp[line.quantity] = line.value;
-        }
-        for (const auto& f : trace.forward) {
-            if (f.output == "std") {
-                comp["1 / std"] = Array<T>(T(1) / f.value);
-            }
+std::map<std::string, Array<T>> composite_quantities(const NormCase<T>& c) {
+    std::map<std::string, Array<T>> comp;
+    auto norm = c.make_norm(nn::BatchNormImpl::composite);
+    Tensor<T> x = Tensor<T>(c.x, true).named("X");
+    const Trace<T> trace = trace_backward<T>(norm(x), c.dy);
+    for (const auto& line : textbook_lines(trace, c.kind)) {
+        comp[line.quantity] = line.value;
+    }
+    for (const auto& f : trace.forward) {
+        if (f.output == "std") {
+            comp["1 / std"] = Array<T>(T(1) / f.value);
         }
     }
+    return comp;
+}
+
+// The stages in order, each set against the composite quantity it equals (when there is one).
+template <class T>
+struct StageList {
+    std::map<std::string, Array<T>> comp;
     std::vector<FusedStage<T>> stages;
-    const Shape xs = to_shape(c.x.shape());
-    auto add = [&](const char* name, const std::string& formula, Array<T> value, const char* equals, bool full) {
-        if (full) {
-            value.reshape(xs);
-        }
+    void add(const std::string& name, const std::string& formula, Array<T> value, const std::string& equals) {
         FusedStage<T> s{name, formula, std::move(value), equals, 0.0};
         if (comp.count(equals)) {
             s.max_abs_diff = max_abs_diff(s.value, comp.at(equals));
@@ -59,6 +60,20 @@ std::vector<FusedStage<T>> row_stages(const NormCase<T>& c) {
             s.equals.clear();
         }
         stages.push_back(std::move(s));
+    }
+};
+
+// Layer and group norm: gamma varies inside a set, so the closed form is written with dxhat =
+// gamma * g and the parameters' sums run across the sets, not along them.
+template <class T>
+std::vector<FusedStage<T>> row_stages(const NormCase<T>& c) {
+    StageList<T> list{composite_quantities(c), {}};
+    const Shape xs = to_shape(c.x.shape());
+    auto add = [&](const char* name, const std::string& formula, Array<T> value, const char* equals, bool full) {
+        if (full) {
+            value.reshape(xs);  // from the (sets, N) view back to x's shape
+        }
+        list.add(name, formula, std::move(value), equals);
     };
     const NormRows<T> r = norm_rows(c);
     const auto per_set = [](const Array<T>& a) { return xt::view(a, xt::all(), xt::newaxis()); };
@@ -95,7 +110,7 @@ std::vector<FusedStage<T>> row_stages(const NormCase<T>& c) {
         add("dbeta", "sum of g across the sets (over the samples)",
             Array<T>(xt::sum(c.dy, across, xt::evaluation_strategy::immediate)), "dL/dbeta", false);
     }
-    return stages;
+    return list.stages;
 }
 
 }  // namespace
@@ -123,30 +138,10 @@ std::vector<FusedStage<T>> fused_stages(const NormCase<T>& c) {
     const double n = static_cast<double>(c.x.size() / C);
     const Array<T>& g = c.dy;
 
-    // the composite graph's values, to say which quantity each stage equals
-    std::map<std::string, Array<T>> comp;
-    if (c.training) {
-        auto bn = c.make_module(nn::BatchNormImpl::composite);
-        Tensor<T> x = Tensor<T>(c.x, true).named("X");
-        const Trace<T> trace = trace_backward<T>((*bn)(x), c.dy);
-        for (const auto& line : textbook_lines(trace)) {
-            comp[line.quantity] = line.value;
-        }
-        for (const auto& f : trace.forward) {
-            if (f.output == "std") {
-                comp["1 / std"] = Array<T>(T(1) / f.value);
-            }
-        }
-    }
-    std::vector<FusedStage<T>> stages;
+    // the textbook reads a training-mode graph; in evaluation mode the stages stand alone
+    StageList<T> list{c.training ? composite_quantities(c) : std::map<std::string, Array<T>>(), {}};
     auto add = [&](const char* name, const char* formula, Array<T> value, const char* equals) {
-        FusedStage<T> s{name, formula, std::move(value), equals, 0.0};
-        if (comp.count(equals)) {
-            s.max_abs_diff = max_abs_diff(s.value, comp.at(equals));
-        } else {
-            s.equals.clear();
-        }
-        stages.push_back(std::move(s));
+        list.add(name, formula, std::move(value), equals);
     };
     if (!c.training) {
         const bool cs = c.options.convention == nn::Convention::cs231n;
@@ -158,7 +153,7 @@ std::vector<FusedStage<T>> fused_stages(const NormCase<T>& c) {
         add("sum(g * xhat)", "= dL/dgamma (xhat from the running statistics)", per_feature(Array<T>(g * xhat)), "dL/dgamma");
         add("inv_std", "1 / sqrt(running_var + eps): a constant in evaluation mode", inv_std, "");
         add("dx", "gamma * inv_std * g", Array<T>(spread(gamma) * spread(inv_std) * g), "dL/dX");
-        return stages;
+        return list.stages;
     }
     const auto [y, cache] = batchnorm_forward(c.x, gamma, beta, axes, c.options.eps);
     (void)y;
@@ -180,7 +175,7 @@ std::vector<FusedStage<T>> fused_stages(const NormCase<T>& c) {
     add("term 3", "-gamma * inv_std / N * xhat * sum(g * xhat)", t3, "dL/dX from sigma2");
     add("dx", "term 1 + term 2 + term 3 = gamma * inv_std / N * (N g - sum(g) - xhat sum(g xhat))", Array<T>(t1 + t2 + t3),
         "dL/dX");
-    return stages;
+    return list.stages;
 }
 
 template <class T>
