@@ -111,7 +111,7 @@ std::string lineage(const char* op, const std::vector<const TensorImpl<T>*>& inp
 }
 
 template <class T>
-void check_forward(const char* op, const Array<T>& value, const std::vector<Tensor<T>>& inputs) {
+void check_forward(const char* op, const Array<T>& value, TensorList<T> inputs) {
     bool nan = false;
     const std::size_t bad = non_finite(value, nan);
     if (bad == 0) {
@@ -145,7 +145,7 @@ void check_backward(const TensorImpl<T>& output, const Node<T>& node, std::size_
 
 #define TG_INSTANTIATE(T)                                                                                  \
     template std::string lineage(const char*, const std::vector<const TensorImpl<T>*>&);                   \
-    template void check_forward(const char*, const Array<T>&, const std::vector<Tensor<T>>&);              \
+    template void check_forward(const char*, const Array<T>&, TensorList<T>);                             \
     template void check_backward(const TensorImpl<T>&, const Node<T>&, std::size_t, const Array<T>&);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)

@@ -51,7 +51,7 @@ std::string lineage(const char* op, const std::vector<const TensorImpl<T>*>& inp
 
 // Throws AnomalyError if `value`, just computed by `op` from `inputs`, holds a NaN or an infinity.
 template <class T>
-void check_forward(const char* op, const Array<T>& value, const std::vector<Tensor<T>>& inputs);
+void check_forward(const char* op, const Array<T>& value, TensorList<T> inputs);
 
 // Throws AnomalyError if the gradient `node` (which made `output`) sends to its input `i` is not
 // finite.

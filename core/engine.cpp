@@ -2,6 +2,7 @@
 
 #include "core/anomaly.hpp"
 #include "core/parallel.hpp"
+#include "core/prefetch.hpp"
 
 #include <fmt/format.h>
 
@@ -25,10 +26,11 @@ bool same_shape(const S& got, const Shape& want) {
 }  // namespace
 
 // Depth-first with an explicit stack of (tensor, index of the next input to visit): a tensor is
-// emitted after all of its inputs (post-order). Fills `order`, using `stack` as scratch space.
-template <class T>
+// emitted after all of its inputs (post-order). Fills `order`, using `stack` as scratch space, and
+// calls on_sorted(tensor, pass number) for each tensor as it is emitted.
+template <class T, class OnSorted>
 void sort_into(const std::vector<Tensor<T>>& roots, std::vector<TensorImpl<T>*>& order,
-               std::vector<std::pair<TensorImpl<T>*, std::size_t>>& stack) {
+               std::vector<std::pair<TensorImpl<T>*, std::size_t>>& stack, OnSorted&& on_sorted) {
     const std::uint64_t pass = ++pass_counter;
     order.clear();
     stack.clear();
@@ -40,6 +42,12 @@ void sort_into(const std::vector<Tensor<T>>& roots, std::vector<TensorImpl<T>*>&
         root.impl()->visit = pass;
         while (!stack.empty()) {
             auto& [t, next] = stack.back();
+            if (t->grad_fn && next == 0) {
+                // all of its inputs are wanted soon: ask for them together (core/prefetch.hpp)
+                for (const auto& in : t->grad_fn->inputs) {
+                    prefetch(in.get());
+                }
+            }
             if (t->grad_fn && next < t->grad_fn->inputs.size()) {
                 TensorImpl<T>* in = t->grad_fn->inputs[next++].get();
                 if (in->requires_grad && in->visit != pass) {
@@ -47,6 +55,7 @@ void sort_into(const std::vector<Tensor<T>>& roots, std::vector<TensorImpl<T>*>&
                     stack.emplace_back(in, 0);
                 }
             } else {
+                on_sorted(t, pass);
                 order.push_back(t);
                 stack.pop_back();
             }
@@ -58,7 +67,7 @@ template <class T>
 std::vector<TensorImpl<T>*> topological_order(const std::vector<Tensor<T>>& roots) {
     std::vector<TensorImpl<T>*> order;
     std::vector<std::pair<TensorImpl<T>*, std::size_t>> stack;
-    sort_into(roots, order, stack);
+    sort_into(roots, order, stack, [](TensorImpl<T>*, std::uint64_t) {});
     return order;
 }
 
@@ -108,18 +117,29 @@ std::vector<Tensor<T>> seeds_for(const char* who, const std::vector<Tensor<T>>& 
     return seeds;
 }
 
-// Refuses before touching any gradient, so that a failed call leaves everything as it was.
+// Each tensor as the sort reaches it, before the pass touches any gradient: cleared of anything a
+// pass that threw half-way left behind; its node refused if a backward without retain_graph freed
+// its saved tensors; and its node counted, since a node that made several outputs is reached
+// once per output and may only be released after the last of them.
 template <class T>
-void check_not_freed(const std::vector<TensorImpl<T>*>& order) {
-    for (const TensorImpl<T>* t : order) {
-        if (t->grad_fn && t->grad_fn->released) {
-            throw GraphError(fmt::format(
-                "backward: trying to backward through the graph a second time; the saved tensors "
-                "of '{}' were freed by the first backward. Pass BackwardOptions{{.retain_graph = "
-                "true}} to the first backward if you need to run it twice",
-                t->grad_fn->op));
-        }
+void make_ready(TensorImpl<T>* t, std::uint64_t pass) {
+    t->pending.reset();
+    Node<T>* node = t->grad_fn.get();
+    if (!node) {
+        return;
     }
+    if (node->released) {
+        throw GraphError(fmt::format(
+            "backward: trying to backward through the graph a second time; the saved tensors "
+            "of '{}' were freed by the first backward. Pass BackwardOptions{{.retain_graph = "
+            "true}} to the first backward if you need to run it twice",
+            node->op));
+    }
+    if (node->visit != pass) {
+        node->visit = pass;
+        node->runs_left = 0;
+    }
+    ++node->runs_left;
 }
 
 // a + b for two gradients of one tensor, as a recorded op (used under create_graph): the sum
@@ -233,23 +253,6 @@ struct Pass {
     BackwardObserver<T>* observer = nullptr;
 };
 
-// How many times each node is still to be reached in this pass (a node made several outputs
-// when an op records more than one); cleared of anything a pass that threw half-way left behind.
-template <class T>
-void reset_bookkeeping(const std::vector<TensorImpl<T>*>& order) {
-    for (TensorImpl<T>* t : order) {
-        t->pending.reset();
-        if (t->grad_fn) {
-            t->grad_fn->runs_left = 0;
-        }
-    }
-    for (TensorImpl<T>* t : order) {
-        if (t->grad_fn) {
-            ++t->grad_fn->runs_left;
-        }
-    }
-}
-
 // Anomaly mode: a NaN or an infinity in what a rule returned stops the pass, naming the op.
 template <class T>
 void check_anomalies(const TensorImpl<T>& out, const Node<T>& node, const Grads<T>& contributions) {
@@ -292,8 +295,9 @@ public:
     }
     SortBuffers(const SortBuffers&) = delete;
     SortBuffers& operator=(const SortBuffers&) = delete;
+    // The graph below `roots` in topological order, each tensor made ready for the pass.
     const std::vector<TensorImpl<T>*>& sort(const std::vector<Tensor<T>>& roots) const {
-        sort_into(roots, buffers_->order, buffers_->stack);
+        sort_into(roots, buffers_->order, buffers_->stack, make_ready<T>);
         return buffers_->order;
     }
 
@@ -311,6 +315,29 @@ private:
     Buffers* buffers_;
 };
 
+// A pass over a large graph of tiny tensors waits on memory, not on arithmetic: each step reads a
+// tensor, its node, the node's inputs and saved values, scattered over the heap. They are asked
+// for a few steps ahead, in stages: a tensor must arrive before its node can be found, and the
+// node before its inputs.
+template <class T>
+void prefetch_ahead(const std::vector<TensorImpl<T>*>& order, std::size_t k) {
+    if (k >= 12) {
+        prefetch(order[k - 12]);  // the tensor's engine fields share its first line
+    }
+    if (k >= 8 && order[k - 8]->grad_fn) {
+        prefetch(order[k - 8]->grad_fn.get(), sizeof(Node<T>));
+    }
+    if (k >= 4 && order[k - 4]->grad_fn) {
+        const Node<T>& node = *order[k - 4]->grad_fn;
+        for (const auto& in : node.inputs) {
+            prefetch(in.get());
+        }
+        for (const auto& saved : node.saved_tensors) {
+            prefetch(saved.storage.get(), sizeof(Storage<T>));
+        }
+    }
+}
+
 // The algorithm: order the graph, seed the roots, then walk it backwards; every tensor has all of
 // its gradient when its turn comes, hands it to its node's rule, and the rule's answers are added
 // into the node's inputs.
@@ -318,8 +345,6 @@ template <class T>
 void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seeds, Pass<T>& pass) {
     const SortBuffers<T> buffers;
     const std::vector<TensorImpl<T>*>& order = buffers.sort(roots);
-    check_not_freed(order);
-    reset_bookkeeping(order);
     // tg::grad runs only the nodes on a path to a wanted input; backward runs them all
     const std::vector<bool> needed = pass.wanted.empty() ? std::vector<bool>() : on_path_to(order, pass.wanted);
     const GradModeGuard mode(pass.create_graph);  // the rules' ops record only under create_graph
@@ -327,6 +352,7 @@ void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seed
         accumulate(roots[i].impl()->pending, seeds[i], pass.create_graph);
     }
     for (std::size_t k = order.size(); k-- > 0;) {
+        prefetch_ahead(order, k);
         TensorImpl<T>* t = order[k];
         if (t->grad_fn) {
             --t->grad_fn->runs_left;

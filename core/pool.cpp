@@ -1,5 +1,9 @@
 #include "core/pool.hpp"
 
+#include "core/prefetch.hpp"
+
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -9,7 +13,7 @@ namespace tg::pool {
 namespace {
 
 constexpr std::size_t classes = max_block / alignment;  // 64, 128, ..., 512 bytes
-constexpr std::size_t slab_bytes = std::size_t{64} << 10;
+constexpr std::size_t slab_bytes = std::size_t{2} << 20;
 
 struct FreeBlock {
     FreeBlock* next;
@@ -56,6 +60,11 @@ void* allocate(std::size_t bytes) {
     ThreadLists& l = lists;
     if (FreeBlock* b = l.free[c]) {
         l.free[c] = b->next;
+        // The next block of this size is wanted soon (by the next op): ask for it now, so that
+        // neither that pop nor the caller's writes into it wait on memory then.
+        if (b->next) {
+            prefetch(b->next, (c + 1) * alignment);
+        }
         return b;
     }
     const std::size_t size = (c + 1) * alignment;
@@ -67,7 +76,11 @@ void* allocate(std::size_t bytes) {
             l.free[0] = b;
             l.carve += alignment;
         }
-        void* slab = system_block(slab_bytes);
+        void* slab = std::aligned_alloc(slab_bytes, slab_bytes);
+        if (!slab) {
+            throw std::bad_alloc();
+        }
+        madvise(slab, slab_bytes, MADV_HUGEPAGE);
         {
             const std::lock_guard<std::mutex> lock(slabs_mutex);
             slabs().push_back(slab);

@@ -1,6 +1,7 @@
 #include "core/tensor.hpp"
 
 #include "core/pool.hpp"
+#include "core/prefetch.hpp"
 
 #include "core/anomaly.hpp"
 
@@ -80,7 +81,6 @@ std::size_t Node<T>::saved_bytes() const {
 template <class T>
 void Node<T>::release() {
     saved_tensors.clear();
-    saved_tensors.shrink_to_fit();
     backward = nullptr;  // its captures may hold arrays too
     captured_bytes = 0;
     released = true;
@@ -88,19 +88,25 @@ void Node<T>::release() {
 
 template <class T>
 Node<T>::~Node() {
-    std::vector<std::shared_ptr<TensorImpl<T>>> pending = std::move(inputs);
+    // If we hold the last reference to an input, adopt its parents before it dies, so that its
+    // node is destroyed with no inputs left and the recursion never starts.
+    std::vector<std::shared_ptr<TensorImpl<T>>> pending;
+    const auto adopt_parents = [&pending](std::shared_ptr<TensorImpl<T>>& impl) {
+        if (impl.use_count() == 1 && impl->grad_fn && impl->grad_fn.use_count() == 1) {
+            for (auto& p : impl->grad_fn->inputs) {
+                prefetch(p.get());  // its reference count is read soon (core/prefetch.hpp)
+                pending.push_back(std::move(p));
+            }
+            impl->grad_fn->inputs.clear();
+        }
+    };
+    for (auto& in : inputs) {
+        adopt_parents(in);
+    }
     while (!pending.empty()) {
         std::shared_ptr<TensorImpl<T>> impl = std::move(pending.back());
         pending.pop_back();
-        // If we hold the last reference, adopt the tensor's parents before it dies so that its
-        // node is destroyed with no inputs left, and the recursion never starts.
-        if (impl.use_count() == 1 && impl->grad_fn && impl->grad_fn.use_count() == 1) {
-            auto& parents = impl->grad_fn->inputs;
-            for (auto& p : parents) {
-                pending.push_back(std::move(p));
-            }
-            parents.clear();
-        }
+        adopt_parents(impl);
     }
 }
 
@@ -226,8 +232,8 @@ Tensor<T> Tensor<T>::detach() const {
 // ---- record ---------------------------------------------------------------------------------
 
 template <class T>
-Tensor<T> record(Tensor<T> out, const char* op, std::vector<Tensor<T>> inputs,
-                 std::vector<Tensor<T>> saved, const char* rule, BackwardFn<T> backward) {
+Tensor<T> record(Tensor<T> out, const char* op, TensorList<T> inputs, TensorList<T> saved, const char* rule,
+                 BackwardFn<T> backward) {
     if (anomaly_enabled() && !forward_checks_paused()) {
         check_forward(op, out.value(), inputs);
     }
@@ -271,9 +277,9 @@ template class Tensor<float>;
 template class Tensor<double>;
 template struct Node<float>;
 template struct Node<double>;
-template Tensor<float> record(Tensor<float>, const char*, std::vector<Tensor<float>>,
-                              std::vector<Tensor<float>>, const char*, BackwardFn<float>);
-template Tensor<double> record(Tensor<double>, const char*, std::vector<Tensor<double>>,
-                               std::vector<Tensor<double>>, const char*, BackwardFn<double>);
+template Tensor<float> record(Tensor<float>, const char*, TensorList<float>, TensorList<float>, const char*,
+                              BackwardFn<float>);
+template Tensor<double> record(Tensor<double>, const char*, TensorList<double>, TensorList<double>, const char*,
+                               BackwardFn<double>);
 
 }  // namespace tg

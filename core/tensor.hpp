@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/small_vector.hpp"
 #include "core/xt.hpp"
 
 namespace tg {
@@ -32,20 +34,21 @@ struct Storage {
 
 template <class T>
 struct TensorImpl {
+    std::shared_ptr<Node<T>> grad_fn;  // empty for leaves
+    // The engine's scratch space during one backward pass (core/engine.cpp): the gradient that has
+    // arrived so far, and which pass last visited this tensor. Kept here rather than in side
+    // tables so that a pass allocates nothing per tensor beyond the gradients themselves; kept
+    // first, with grad_fn and requires_grad, so that a pass reads one cache line per tensor.
+    std::shared_ptr<TensorImpl<T>> pending;
+    std::uint64_t visit = 0;
+    bool requires_grad = false;
+    bool retains_grad = false;
+
     std::shared_ptr<Storage<T>> data;
     // dL/d(this) after backward: itself a tensor, which has a history of its own when backward
     // ran with create_graph (so that it can be differentiated again). Empty until backward.
     std::shared_ptr<TensorImpl<T>> grad;
-    bool requires_grad = false;
-    bool retains_grad = false;
     std::string name;
-    std::shared_ptr<Node<T>> grad_fn;  // empty for leaves
-
-    // The engine's scratch space during one backward pass (core/engine.cpp): the gradient that has
-    // arrived so far, and which pass last visited this tensor. Kept here rather than in side
-    // tables so that a pass allocates nothing per tensor beyond the gradients themselves.
-    std::shared_ptr<TensorImpl<T>> pending;
-    std::uint64_t visit = 0;
 
     const Array<T>& value() const { return data->array; }
 };
@@ -62,7 +65,7 @@ struct SavedTensor {
 };
 
 template <class T>
-using Grads = std::vector<Tensor<T>>;
+using Grads = pool::Vector<Tensor<T>>;
 
 // A backward rule's result, one gradient per input: return grads<T>(da, db). An input that needs
 // no gradient gets Tensor<T>::none().
@@ -87,18 +90,23 @@ using BackwardFn = std::function<Grads<T>(const Node<T>& node, const Tensor<T>& 
 // One entry of the tape.
 template <class T>
 struct Node : std::enable_shared_from_this<Node<T>> {
+    // One or two for almost every op: kept inside the node (core/small_vector.hpp), and first,
+    // with the engine's fields below, so that a backward pass finds them in the node's first
+    // cache lines.
+    SmallVector<std::shared_ptr<TensorImpl<T>>, 2> inputs;
+    // The engine's scratch space: how many tensors of the current pass still have to run this
+    // node (usually one; more when a rule under create_graph used the node's output again, see
+    // saved(), and the node may only be released after the last of them), and which pass
+    // counted them.
+    std::size_t runs_left = 0;
+    std::uint64_t visit = 0;
+    bool released = false;  // saved tensors freed by a backward without retain_graph
     const char* op = "";    // PyTorch's name for the op: "add", "mean", "matmul"
     const char* rule = "";  // the derivative it applies, for traces: "d(a/b)/db = -g*a/b^2"
-    std::vector<std::shared_ptr<TensorImpl<T>>> inputs;
-    std::vector<Shape> input_shapes;
-    std::vector<SavedTensor<T>> saved_tensors;
+    SmallVector<Shape, 2> input_shapes;
+    SmallVector<SavedTensor<T>, 2> saved_tensors;
     BackwardFn<T> backward;
     std::size_t captured_bytes = 0;  // arrays the backward function holds itself (set by the op)
-    bool released = false;  // saved tensors freed by a backward without retain_graph
-    // The engine's scratch space: how many tensors of the current pass still have to run this
-    // node. Usually one; more when a rule under create_graph used the node's output again (see
-    // saved()), and the node may only be released after the last of them.
-    std::size_t runs_left = 0;
     // What the op name alone does not say, for traces and drawings: pow's exponent ("2"), the
     // axes and count of a reduction ("axes [0], n = 4"). Empty for most ops.
     std::string detail;
@@ -178,7 +186,7 @@ public:
     // Write access for optimisers and initialisers: bumps the version, so a graph that saved
     // this tensor refuses to run backward on stale values.
     Array<T>& mutable_value();
-    Shape shape() const { return to_shape(value().shape()); }
+    const Shape& shape() const { return value().shape(); }
     std::size_t dim() const { return value().dimension(); }
     std::size_t numel() const { return value().size(); }
     T item() const;  // the value of a one-element tensor
@@ -221,12 +229,30 @@ private:
     std::shared_ptr<TensorImpl<T>> impl_;
 };
 
+// The tensors an op hands to record(): a braced list ({a, b}) or a vector, read in place (no copy
+// of the list: it lives until record() returns).
+template <class T>
+class TensorList {
+public:
+    TensorList() = default;
+    TensorList(std::initializer_list<Tensor<T>> list) : list_(list) {}
+    TensorList(const std::vector<Tensor<T>>& vector) : vector_(&vector) {}
+    const Tensor<T>* begin() const { return vector_ ? vector_->data() : list_.begin(); }
+    const Tensor<T>* end() const { return begin() + size(); }
+    std::size_t size() const { return vector_ ? vector_->size() : list_.size(); }
+    const Tensor<T>& operator[](std::size_t i) const { return begin()[i]; }
+
+private:
+    std::initializer_list<Tensor<T>> list_;
+    const std::vector<Tensor<T>>* vector_ = nullptr;
+};
+
 // Records `out` as the result of an op on `inputs` if gradient mode is on and any input requires
 // a gradient; otherwise returns `out` untouched and saves nothing. `saved` lists the tensors the
 // backward function reads through node.saved_value(i).
 template <class T>
-Tensor<T> record(Tensor<T> out, const char* op, std::vector<Tensor<T>> inputs,
-                 std::vector<Tensor<T>> saved, const char* rule, BackwardFn<T> backward);
+Tensor<T> record(Tensor<T> out, const char* op, TensorList<T> inputs, TensorList<T> saved, const char* rule,
+                 BackwardFn<T> backward);
 
 extern template class Tensor<float>;
 extern template class Tensor<double>;

@@ -28,7 +28,11 @@ namespace tg {
 template <class T>
 using Array = xt::xarray<T, xt::layout_type::row_major, pool::Allocator<T>>;
 
-using Shape = std::vector<std::size_t>;
+// A shape is the container xtensor keeps an array's shape in: up to four sizes held inline, so
+// that reading a tensor's shape, broadcasting two of them or recording one in a node allocates
+// nothing.
+using Shape = xt::svector<std::size_t, 4>;
+static_assert(std::is_same_v<Shape, Array<double>::shape_type>, "tg::Shape is an Array's own shape type");
 using Axes = std::vector<std::size_t>;
 
 // An uninitialised Array of a shape: use it instead of xt::empty, whose container has another

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "ops/broadcast.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/shape.hpp"
@@ -100,7 +102,8 @@ template <class T>
 Tensor<T> unsqueeze(const Tensor<T>& x, int axis) {
     Shape s = x.shape();
     const std::size_t a = axis_of("unsqueeze", axis, s.size() + 1);
-    s.insert(s.begin() + static_cast<long>(a), 1);
+    s.push_back(1);  // then moved into place (svector's insert trips GCC's -Warray-bounds)
+    std::rotate(s.begin() + static_cast<long>(a), s.end() - 1, s.end());
     return reshape(x, as_long(s));
 }
 
