@@ -2,8 +2,6 @@
 
 #include "core/prefetch.hpp"
 
-#include <sys/mman.h>
-
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -13,7 +11,7 @@ namespace tg::pool {
 namespace {
 
 constexpr std::size_t classes = max_block / alignment;  // 64, 128, ..., 512 bytes
-constexpr std::size_t slab_bytes = std::size_t{2} << 20;
+constexpr std::size_t slab_bytes = std::size_t{64} << 10;
 
 struct FreeBlock {
     FreeBlock* next;
@@ -76,11 +74,7 @@ void* allocate(std::size_t bytes) {
             l.free[0] = b;
             l.carve += alignment;
         }
-        void* slab = std::aligned_alloc(slab_bytes, slab_bytes);
-        if (!slab) {
-            throw std::bad_alloc();
-        }
-        madvise(slab, slab_bytes, MADV_HUGEPAGE);
+        void* slab = system_block(slab_bytes);
         {
             const std::lock_guard<std::mutex> lock(slabs_mutex);
             slabs().push_back(slab);

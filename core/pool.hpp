@@ -2,11 +2,9 @@
 // batch norm, a gradient check) makes a handful of small allocations per op: the value, the
 // tensor, its storage, the node. glibc's malloc spends more time on them than the op itself
 // (measured in bench/DESIGN.md), so blocks of up to 512 bytes come from free lists kept per
-// thread, in eight sizes of 64-byte multiples, carved from 2 MiB slabs; larger blocks go to the
-// system as before. Blocks are 64-byte aligned, as xtensor's SIMD loads like them. A slab asks
-// the kernel for a transparent huge page (madvise), so that a graph of tens of megabytes of
-// small blocks costs few TLB misses to walk; taking a block also asks the cache for the next
-// one of its size, which the next op will take.
+// thread, in eight sizes of 64-byte multiples, carved from 64 KiB slabs; larger blocks go to the
+// system as before. Blocks are 64-byte aligned, as xtensor's SIMD loads like them. Taking a
+// block also asks the cache for the next one of its size, which the next op will take.
 //
 // Slabs are never returned to the system: a program's peak of small tensors stays reserved for
 // it. Built with the sanitizers or for valgrind (TAPEGRAD_POOL off), every block comes from the
