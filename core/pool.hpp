@@ -54,7 +54,7 @@ bool operator!=(const Allocator<T>&, const Allocator<U>&) noexcept {
     return false;
 }
 
-// A std::vector whose buffer comes from the pool: a node's inputs, a rule's gradients.
+// A std::vector whose buffer comes from the pool: the gradients a backward rule returns (Grads).
 template <class T>
 using Vector = std::vector<T, Allocator<T>>;
 
