@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "ops/loops.hpp"
+#include "ops/choice.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/indexing.hpp"
 #include "ops/reductions.hpp"
@@ -140,18 +141,23 @@ Tensor<T> nll_loss(const Tensor<T>& logp, const std::vector<std::int64_t>& label
                      : o.reduction == Reduction::sum ? Array<T>(static_cast<T>(total))
                                                      : Array<T>(static_cast<T>(total / weights));
     const Reduction r = o.reduction;
-    const double scale = r == Reduction::mean ? 1.0 / weights : 1.0;
-    // L = sum_i -w_i logp[i, y_i] (/ sum_i w_i for the mean): dlogp = g * M, where M holds
-    // -w_i (/ sum_i w_i) at [i, y_i] and 0 elsewhere (a constant: L is linear in logp)
+    // L = sum_i -w_i logp[i, y_i] (/ sum_i w_i for the mean): dlogp[i, y_i] = -w_i g (/ sum_i w_i)
+    // at each counted row's pick, 0 elsewhere (constants: L is linear in logp). The picks are
+    // selected, not multiplied by a mask of zeros, so an infinite g leaves 0 off the picks; a mean
+    // whose counted rows all weigh 0 is 0/0, NaN at the picks as in PyTorch.
+    Array<bool> picked = xt::zeros<bool>({n, c});
+    Array<T> coef = xt::zeros<T>({n, c});
+    for (std::size_t i = 0; i < n; ++i) {
+        if (labels[i] != o.ignore_index) {
+            const std::size_t at = i * c + static_cast<std::size_t>(labels[i]);
+            picked.data()[at] = true;
+            coef.data()[at] = static_cast<T>(r == Reduction::mean ? -w[i] / weights : -w[i]);
+        }
+    }
     return record<T>(Tensor<T>(std::move(value)), "nll_loss", {logp}, {}, "dlogp[i, y_i] = -w[y_i] g / (sum of w for the mean)",
-                     [labels, w, n, c, r, scale](const Node<T>&, const Tensor<T>& g) {
-                         Array<T> m = xt::zeros<T>({n, c});
-                         for (std::size_t i = 0; i < n; ++i) {
-                             if (w[i] != 0.0) {
-                                 m.data()[i * c + static_cast<std::size_t>(labels[i])] = static_cast<T>(-w[i] * scale);
-                             }
-                         }
-                         return grads<T>(mul(Tensor<T>(std::move(m)), r == Reduction::none ? unsqueeze(g, 1) : g));
+                     [r, picked = std::move(picked), coef = Tensor<T>(std::move(coef))](const Node<T>&, const Tensor<T>& g) {
+                         const Tensor<T> each = mul(coef, r == Reduction::none ? unsqueeze(g, 1) : g);
+                         return grads<T>(tg::where(picked, each, Tensor<T>::scalar(T(0))));
                      });
 }
 

@@ -9,11 +9,18 @@ namespace tg {
 
 template <class T>
 Tensor<T> clamp(const Tensor<T>& x, std::optional<double> lo, std::optional<double> hi) {
+    if (!lo && !hi) {
+        throw ValueError("clamp: neither lo nor hi is given, so there is nothing to clamp to; give at least one "
+                         "bound (PyTorch refuses this too)");
+    }
     const T l = lo ? static_cast<T>(*lo) : -std::numeric_limits<T>::infinity();
     const T h = hi ? static_cast<T>(*hi) : std::numeric_limits<T>::infinity();
     Array<T> out = x.value();
     for (auto& v : out) {
-        v = v < l ? l : v > h ? h : v;  // NaN compares false both ways and stays
+        // min(max(x, lo), hi), in that order: with lo > hi every value becomes hi (PyTorch's rule).
+        // NaN compares false both ways and stays.
+        v = v < l ? l : v;
+        v = v > h ? h : v;
     }
     // d clamp(x)/dx = 1 where lo <= x <= hi, else 0
     return record<T>(Tensor<T>(std::move(out)), "clamp", {x}, {x}, "dx = g where lo <= x <= hi, else 0",

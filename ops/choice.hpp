@@ -8,7 +8,8 @@
 
 namespace tg {
 
-// x limited to [lo, hi] (either may be absent). The gradient passes where lo <= x <= hi, and is 0
+// min(max(x, lo), hi): x limited to [lo, hi]. Either bound may be absent, not both (ValueError,
+// as PyTorch); with lo > hi every value is hi. The gradient passes where lo <= x <= hi, and is 0
 // where x was clamped (PyTorch's rule: at x == lo or x == hi it passes). NaN stays NaN.
 template <class T>
 Tensor<T> clamp(const Tensor<T>& x, std::optional<double> lo, std::optional<double> hi = std::nullopt);

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/broadcast.hpp"
@@ -41,7 +42,12 @@ Array<T> with_power(T p, F&& f) {
 // d/dx (g p x^(p-1)) = p * pow_backward(g, x, p - 1).
 template <class T>
 Tensor<T> pow_backward(const Tensor<T>& g, const Tensor<T>& x, T p) {
-    Tensor<T> out(p == T(0) ? Array<T>(xt::zeros<T>(x.shape())) : with_power(p - T(1), [&](auto power) {
+    if (p == T(0)) {
+        // x^0 is the constant 1: its derivative is the constant 0, with no history (as PyTorch's
+        // zeros_like), so no higher derivative forms 0 * x^-1 = 0 * inf at x = 0
+        return Tensor<T>::zeros(x.shape());
+    }
+    Tensor<T> out(with_power(p - T(1), [&](auto power) {
         auto rule = [p, power](T v, T up) { return up * (p * power(v)); };
         return loops::zip(x.value(), g.value(), rule);
     }));
@@ -51,6 +57,11 @@ Tensor<T> pow_backward(const Tensor<T>& g, const Tensor<T>& x, T p) {
                                          n.needs_grad(1) ? mul(pow_backward(mul(u, n.saved(0)), n.saved(1), p - T(1)), double(p))
                                                          : Tensor<T>::none());
                      });
+}
+
+template <class T>
+bool all_finite_nonzero(const Array<T>& v) {
+    return std::all_of(v.begin(), v.end(), [](T e) { return e != T(0) && std::isfinite(e); });
 }
 
 }  // namespace
@@ -96,11 +107,16 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
                      [](const Node<T>& n, const Tensor<T>& g) {
                          const Tensor<T> a = n.saved(0), b = n.saved(1);
                          Tensor<T> db = Tensor<T>::none();
-                         if (n.needs_grad(1) && n.input_shape(1) == g.shape()) {
-                             db = neg(mul(g, div(div(a, b), b)));  // -g*((a/b)/b), as PyTorch: b^2 may underflow
+                         const bool repeated = n.input_shape(1) != g.shape();
+                         if (n.needs_grad(1) && (!repeated || !all_finite_nonzero(b.value()))) {
+                             // -g*((a/b)/b) term by term, as PyTorch (b^2 may underflow); summed back
+                             // over b's repeats only after each term is divided, so that 0/0 in one
+                             // term gives NaN instead of hiding in a sum
+                             db = sum_to(neg(mul(g, div(div(a, b), b))), n.input_shape(1));
                          } else if (n.needs_grad(1)) {
-                             // b repeated along the output (a row, a scalar: the std in xc / std): 1/b^2 is
-                             // the same in every term of its sum, so g*a is summed first and divided once
+                             // b repeated along the output (a row, a scalar: the std in xc / std), finite
+                             // and non-zero: 1/b^2 is the same in every term of its sum, so g*a is summed
+                             // first and divided once
                              db = div(div(neg(sum_to(mul(g, a), n.input_shape(1))), b), b);
                          }
                          return grads<T>(grad_for(n, 0, [&] { return div(g, b); }), db);

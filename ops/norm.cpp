@@ -139,6 +139,22 @@ std::vector<int> all_but_channels(std::size_t rank) {
     return axes;
 }
 
+// (N, G, C/G * spatial): x's shape with each group's values in one row. Spelled out, not -1: a
+// tensor with no elements gives -1 no size to infer.
+std::vector<long> group_rows(const Shape& x, std::size_t groups) {
+    std::size_t per_group = x[1] / groups;
+    for (std::size_t a = 2; a < x.size(); ++a) {
+        per_group *= x[a];
+    }
+    return {static_cast<long>(x[0]), static_cast<long>(groups), static_cast<long>(per_group)};
+}
+
+// A sum over `axes` where an empty list means no axis (x itself), not every axis as sum() reads it.
+template <class T>
+Tensor<T> sum_over(const Tensor<T>& x, const std::vector<int>& axes) {
+    return axes.empty() ? x : sum(x, axes);
+}
+
 // (1, C, 1, ...): a per-channel parameter as it broadcasts against x.
 template <class T>
 Tensor<T> per_channel(const Tensor<T>& p, std::size_t rank) {
@@ -251,8 +267,8 @@ Tensor<T> layernorm_fused(const Tensor<T>& x, const Shape& normalized_shape, con
         Tensor<T> xhat;
         ReferenceGrads<T> r;
         r.dx = normalized_backward_reference(gm ? g * *gm : g, xs, over, eps, &xhat);
-        r.dgamma = sum(g * xhat, across);
-        r.dbeta = sum(g, across);
+        r.dgamma = sum_over(g * xhat, across);  // one sample alone: no leading axes to sum over
+        r.dbeta = sum_over(g, across);
         return r;
     };
     return rownorm_node(std::move(y), "layer_norm", "dx = inv_std/N * (N*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), "
@@ -270,7 +286,7 @@ Tensor<T> groupnorm_composite(const Tensor<T>& x, std::size_t groups, const Opti
     check_param("groupnorm_composite", "gamma", gamma, channels);
     check_param("groupnorm_composite", "beta", beta, channels);
     // x as (N, G, C/G * spatial): each group's values in one row, normalised over axis 2
-    const Tensor<T> xg = reshape(x, {static_cast<long>(x.shape()[0]), static_cast<long>(groups), -1}).named("x_groups");
+    const Tensor<T> xg = reshape(x, group_rows(x.shape(), groups)).named("x_groups");
     const NormGraph<T> g = normalize_composite(xg, {2}, true, eps);
     const Shape& s = x.shape();
     Tensor<T> xhat = reshape(g.xhat, std::vector<long>(s.begin(), s.end())).named("xhat");
@@ -294,7 +310,7 @@ Tensor<T> groupnorm_fused(const Tensor<T>& x, std::size_t groups, const Optional
     auto reference = [groups, eps](const Tensor<T>& g, const Tensor<T>& xs, const OptionalTensor<T>& gm) {
         const Shape& s = xs.shape();
         const std::vector<long> full(s.begin(), s.end());
-        const std::vector<long> rows{static_cast<long>(s[0]), static_cast<long>(groups), -1};
+        const std::vector<long> rows = group_rows(s, groups);
         const Tensor<T> dxhat = gm ? g * per_channel(*gm, xs.dim()) : g;
         Tensor<T> xhat_g;
         ReferenceGrads<T> r;

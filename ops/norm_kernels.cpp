@@ -77,6 +77,9 @@ void rownorm_backward(const T* dy, const T* x, const RowLayout& L, const double*
     for_ranges(L.rows, parallel, [&](std::size_t begin, std::size_t end) {
         const std::size_t t = parallel ? static_cast<std::size_t>(omp_get_thread_num()) : 0;
         for (std::size_t r = begin; r < end; ++r) {
+            if (n == 0) {
+                break;  // sets of no values: nothing to add to dgamma or dbeta (their mean is NaN)
+            }
             const T* xr = x + r * n;
             const T* dyr = dy + r * n;
             const double m = mean[r];

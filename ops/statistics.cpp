@@ -60,8 +60,13 @@ std::size_t count_of(const Shape& in, const Axes& axes) {
     return n;
 }
 
+// How a NaN in a slice is treated: PyTorch's amax/amin give the whole slice a NaN gradient;
+// its max()/min() over everything send the gradient to the NaNs, split evenly among them.
+enum class NanGrad { whole_slice, to_the_nans };
+
 template <class T>
-Tensor<T> extreme(const char* op, const Tensor<T>& x, const std::vector<int>& axis_list, bool keepdims, bool largest) {
+Tensor<T> extreme(const char* op, const Tensor<T>& x, const std::vector<int>& axis_list, bool keepdims, bool largest,
+                  NanGrad nan_grad) {
     const Axes axes = normalize_axes(op, axis_list, x.dim());
     const Shape in = x.shape();
     if (count_of(in, axes) == 0) {
@@ -77,26 +82,40 @@ Tensor<T> extreme(const char* op, const Tensor<T>& x, const std::vector<int>& ax
     Array<T> m = largest ? Array<T>(xt::amax(x.value(), axes, xt::evaluation_strategy::immediate))
                          : Array<T>(xt::amin(x.value(), axes, xt::evaluation_strategy::immediate));
     m = kept(std::move(m), keep);
-    // NaN wins, as in PyTorch: xtensor's amax skips it
+    // xtensor's amax starts from the lowest finite value (and amin from the highest), so a slice of
+    // -inf only (+inf for amin) comes out finite; and it skips NaN, which wins in PyTorch
+    const T beyond = largest ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
     const Array<T> has_nan = sum_kept(Array<T>(xt::cast<T>(xt::isnan(x.value()))), axes, keep);
+    const Array<T> all_beyond = sum_kept(Array<T>(xt::cast<T>(xt::equal(x.value(), beyond))), axes, keep);
+    const T slice = static_cast<T>(count_of(in, axes));
     for (std::size_t i = 0; i < m.size(); ++i) {
         if (has_nan.data()[i] > 0) {
             m.data()[i] = std::numeric_limits<T>::quiet_NaN();
+        } else if (all_beyond.data()[i] == slice) {
+            m.data()[i] = beyond;
         }
     }
+    // Which elements are chosen, and how many share the choice: constants (the choice does not
+    // change under a small step). A NaN result: the NaNs are chosen (max() and min()), or the whole
+    // slice shares a NaN gradient (amax and amin).
+    const Array<T> m_full = broadcast_to<T>(m, in);
+    Array<bool> chosen = xt::equal(x.value(), m_full);
+    if (nan_grad == NanGrad::to_the_nans) {
+        chosen = chosen || (xt::isnan(m_full) && xt::isnan(x.value()));
+    } else {
+        chosen = chosen || xt::isnan(m_full);
+    }
+    Array<T> ties = sum_kept(Array<T>(xt::cast<T>(chosen)), axes, keep);
+    if (nan_grad == NanGrad::whole_slice) {
+        ties = xt::where(xt::isnan(m), std::numeric_limits<T>::quiet_NaN(), ties);
+    }
     Tensor<T> y(result(m, in, axes, keepdims));
-    // the gradient goes to the elements equal to the result, split evenly among ties
-    return record<T>(y, op, {x}, {x}, "dx = g / (number of ties) where x is the extreme, 0 elsewhere",
-                     [axes, keep, m](const Node<T>& n, const Tensor<T>& g) {
-                         const Array<T>& xv = n.saved_value(0);
-                         const Shape shape = to_shape(xv.shape());
-                         // which elements are the extreme, and how many tie: constants (the choice does
-                         // not change under a small step). A NaN result equals nothing: the slice's
-                         // gradient is NaN, as in PyTorch.
-                         const Tensor<T> at(Array<T>(xt::cast<T>(xt::equal(xv, broadcast_to<T>(m, shape)))));
-                         const Tensor<T> ties(sum_kept(at.value(), axes, keep));
-                         const Tensor<T> share = div(reshape(g, as_long(keep)), ties);
-                         return grads<T>(mul(at, expand(share, shape)));
+    // the gradient is picked, not multiplied by a 0/1 mask: an infinite upstream leaves the elements
+    // that were not chosen at 0 (0 * inf would be NaN)
+    return record<T>(y, op, {x}, {}, "dx = g / (number of ties) where x is the extreme, 0 elsewhere",
+                     [keep, chosen = std::move(chosen), ties = std::move(ties)](const Node<T>& n, const Tensor<T>& g) {
+                         const Tensor<T> share = div(reshape(g, as_long(keep)), Tensor<T>(ties));
+                         return grads<T>(tg::where(chosen, expand(share, n.input_shape(0)), Tensor<T>::scalar(T(0))));
                      });
 }
 
@@ -104,12 +123,22 @@ Tensor<T> extreme(const char* op, const Tensor<T>& x, const std::vector<int>& ax
 
 template <class T>
 Tensor<T> amax(const Tensor<T>& x, const std::vector<int>& axes, bool keepdims) {
-    return extreme("amax", x, axes, keepdims, true);
+    return extreme("amax", x, axes, keepdims, true, NanGrad::whole_slice);
 }
 
 template <class T>
 Tensor<T> amin(const Tensor<T>& x, const std::vector<int>& axes, bool keepdims) {
-    return extreme("amin", x, axes, keepdims, false);
+    return extreme("amin", x, axes, keepdims, false, NanGrad::whole_slice);
+}
+
+template <class T>
+Tensor<T> max(const Tensor<T>& x) {
+    return extreme("max", x, {}, false, true, NanGrad::to_the_nans);
+}
+
+template <class T>
+Tensor<T> min(const Tensor<T>& x) {
+    return extreme("min", x, {}, false, false, NanGrad::to_the_nans);
 }
 
 template <class T>
@@ -172,6 +201,8 @@ Tensor<T> logsumexp(const Tensor<T>& x, const std::vector<int>& axis_list, bool 
 #define TG_INSTANTIATE(T)                                                                \
     template Tensor<T> amax(const Tensor<T>&, const std::vector<int>&, bool);            \
     template Tensor<T> amin(const Tensor<T>&, const std::vector<int>&, bool);            \
+    template Tensor<T> max(const Tensor<T>&);                                            \
+    template Tensor<T> min(const Tensor<T>&);                                            \
     template Tensor<T> var(const Tensor<T>&, const std::vector<int>&, int, bool);        \
     template Tensor<T> std(const Tensor<T>&, const std::vector<int>&, int, bool);        \
     template Tensor<T> logsumexp(const Tensor<T>&, const std::vector<int>&, bool);

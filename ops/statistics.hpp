@@ -8,11 +8,14 @@
 namespace tg {
 
 // The largest (smallest) value over `axes`. Where several elements tie for it, the gradient is
-// split evenly among them (PyTorch's amax and amin, and its max() and min() without a dimension).
+// split evenly among them, and it is picked, not masked: elements not chosen get 0 even from an
+// infinite upstream. NaN wins the value. Then amax and amin give the slice a NaN gradient
+// (PyTorch's amax and amin), while max() and min() over everything send it to the NaNs
+// (PyTorch's max() and min() without a dimension).
 template <class T> Tensor<T> amax(const Tensor<T>& x, const std::vector<int>& axes = {}, bool keepdims = false);
 template <class T> Tensor<T> amin(const Tensor<T>& x, const std::vector<int>& axes = {}, bool keepdims = false);
-template <class T> Tensor<T> max(const Tensor<T>& x) { return amax(x); }
-template <class T> Tensor<T> min(const Tensor<T>& x) { return amin(x); }
+template <class T> Tensor<T> max(const Tensor<T>& x);
+template <class T> Tensor<T> min(const Tensor<T>& x);
 
 // sum((x - mean)^2) / (n - correction) over `axes`: correction 0 is the biased variance batch norm
 // normalises with, 1 the unbiased one its running variance keeps (and NumPy's ddof).
