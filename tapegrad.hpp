@@ -18,6 +18,7 @@
 #include "nn/module.hpp"
 #include "nn/norm.hpp"
 #include "nn/optim.hpp"
+#include "nn/probes.hpp"
 #include "ops/activations.hpp"
 #include "ops/batchnorm.hpp"
 #include "ops/batchnorm_arrays.hpp"

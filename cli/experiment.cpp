@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "cli/classics.hpp"
 #include "cli/plot.hpp"
 #include "cli/train.hpp"
 
@@ -187,9 +188,29 @@ Command experiment_command(CLI::App& app) {
     auto norm_args = std::make_shared<TrainArgs>();
     add_train_options(bn, *bn_args, true);
     add_train_options(norm, *norm_args, true);
+    // the classic experiments (cli/classics.cpp), each with options of its own
+    auto classics = std::make_shared<std::vector<Command>>(classic_experiment_commands(exp));
+    auto parsed_classic = [classics]() -> const Command* {
+        for (const Command& c : *classics) {
+            if (c.cli->parsed()) {
+                return &c;
+            }
+        }
+        return nullptr;
+    };
     auto chosen = [bn, bn_args, norm_args] { return bn->parsed() ? bn_args : norm_args; };
-    return Command{exp, [chosen] { check_train_args(*chosen()); },
-                   [chosen, bn] {
+    return Command{exp,
+                   [chosen, parsed_classic] {
+                       if (const Command* c = parsed_classic()) {
+                           c->check();
+                       } else {
+                           check_train_args(*chosen());
+                       }
+                   },
+                   [chosen, bn, parsed_classic] {
+                       if (const Command* c = parsed_classic()) {
+                           return c->run();
+                       }
                        return bn->parsed() ? with_anomaly_mode(*chosen(), experiment_bn<float>, experiment_bn<double>)
                                            : with_anomaly_mode(*chosen(), experiment_norm<float>, experiment_norm<double>);
                    }};

@@ -11,10 +11,7 @@ namespace tgcli {
 namespace fs = std::filesystem;
 using tg::nn::EpochStats;
 
-namespace {
-
-// Draws `script` (gnuplot commands) into `plot`, an .svg or a .png file.
-void run_gnuplot(const std::string& plot, const std::string& script) {
+void draw_with_gnuplot(const std::string& plot, const std::string& script, int width, int height) {
     const std::string ext = fs::path(plot).extension().string();
     if (ext != ".svg" && ext != ".png") {
         throw tg::ValueError(fmt::format("plot: {} must end in .svg or .png", plot));
@@ -29,8 +26,8 @@ void run_gnuplot(const std::string& plot, const std::string& script) {
     const std::string gp = plot + ".gp";
     {
         std::ofstream out(gp);
-        out << (ext == ".svg" ? "set terminal svg size 1000,420 dynamic font 'Helvetica,12'\n"
-                              : "set terminal pngcairo size 1000,420 font 'Helvetica,11'\n");
+        out << (ext == ".svg" ? fmt::format("set terminal svg size {},{} dynamic font 'Helvetica,12'\n", width, height)
+                              : fmt::format("set terminal pngcairo size {},{} font 'Helvetica,11'\n", width, height));
         out << "set output '" << plot << "'\n" << script;
     }
     if (std::system(fmt::format("gnuplot '{}' 2>'{}.err'", gp, plot).c_str()) != 0) {
@@ -38,6 +35,10 @@ void run_gnuplot(const std::string& plot, const std::string& script) {
     }
     fs::remove(plot + ".err");
 }
+
+namespace {
+
+void run_gnuplot(const std::string& plot, const std::string& script) { draw_with_gnuplot(plot, script, 1000, 420); }
 
 }  // namespace
 

@@ -8,6 +8,10 @@
 
 namespace tgcli {
 
+// Draws `script` (gnuplot commands) into `plot`, an .svg or a .png file of the given size in
+// pixels; throws tg::ValueError for another extension and tg::IoError if gnuplot is missing or fails.
+void draw_with_gnuplot(const std::string& plot, const std::string& script, int width, int height);
+
 // Writes the whole CSV again after each epoch, atomically, so that it is never half-written; with
 // `run`, a first column names the run.
 void write_log(const std::string& path, const std::vector<tg::nn::EpochStats>& stats, const std::string& run = "");

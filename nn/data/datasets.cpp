@@ -166,7 +166,12 @@ Dataset<T> idx_dataset(const std::string& images_path, const std::string& labels
 
 template <class T>
 Split<T> load_fashion_mnist(const std::string& dir) {
-    auto file = [&](const char* name) { return dir + "/" + name; };
+    // MNIST is often unpacked: the same names without .gz are read too (zlib reads both)
+    auto file = [&](const char* name) {
+        const std::string gz = dir + "/" + name;
+        const std::string plain = gz.substr(0, gz.size() - 3);
+        return std::filesystem::exists(gz) || !std::filesystem::exists(plain) ? gz : plain;
+    };
     Split<T> s;
     s.train = idx_dataset<T>(file("train-images-idx3-ubyte.gz"), file("train-labels-idx1-ubyte.gz"));
     s.test = idx_dataset<T>(file("t10k-images-idx3-ubyte.gz"), file("t10k-labels-idx1-ubyte.gz"));

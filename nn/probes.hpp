@@ -1,0 +1,62 @@
+// What the classic batch-norm experiments measure about a network while it trains: percentiles of
+// a unit's input (Ioffe and Szegedy's Figure 1), the top eigenvalue of the loss's Hessian from
+// exact Hessian-vector products, and Santurkar et al.'s probes of the loss landscape along the
+// gradient. Each works on any loss of any parameters: the experiments in cli/ pass an MLP's.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg::nn {
+
+// The q-th percentiles (q in [0, 100]) of `values`, each interpolated linearly between the two
+// nearest ranks: NumPy's np.percentile with its default method. Throws ValueError on no values.
+std::vector<double> percentiles(std::vector<double> values, const std::vector<double>& qs);
+
+// H v for the Hessian H of `loss` with respect to `params` (a list of tensors, v shaped alike):
+// the gradient of sum_i <dloss/dparam_i, v_i>, with dloss/dparam_i recorded with create_graph.
+// `first` is that recorded gradient, computed once by loss_gradient and reused for every product.
+template <class T>
+std::vector<Tensor<T>> loss_gradient(const Tensor<T>& loss, const std::vector<Tensor<T>>& params);
+template <class T>
+std::vector<Array<T>> hessian_vector_product(const std::vector<Tensor<T>>& first, const std::vector<Tensor<T>>& params,
+                                             const std::vector<Array<T>>& v);
+
+struct EigenEstimate {
+    double value = 0;         // the Rayleigh quotient v.Hv of the last iterate (|v| = 1)
+    std::size_t products = 0; // Hessian-vector products spent
+    bool converged = false;   // the relative change fell below the tolerance
+};
+
+// The largest eigenvalue of the Hessian of `loss` (its sharpest upward curvature) by power
+// iteration on exact Hessian-vector products, from a random unit vector drawn with `seed`. Power
+// iteration finds the eigenvalue of largest magnitude; when that one is negative, a second run on
+// H - lambda I finds the top one. Each run stops when the estimate changes by less than
+// `tolerance` (relative) or after `max_products` products.
+template <class T>
+EigenEstimate top_hessian_eigenvalue(const Tensor<T>& loss, const std::vector<Tensor<T>>& params,
+                                     std::size_t max_products = 50, double tolerance = 1e-4, std::uint64_t seed = 0);
+
+// Santurkar et al. 2018, section 3.1: from parameters w with gradient g, the loss and the gradient
+// at w - eta g for each step size eta. loss_range is the spread (max - min) of those losses,
+// gradient_change (their "gradient predictiveness") the largest ||g(w - eta g) - g||, and
+// beta_smoothness the largest ||g(w - eta g) - g|| / ||eta g||.
+struct LandscapeProbe {
+    std::vector<double> losses;  // one per step size
+    double loss_range = 0;
+    double gradient_change = 0;
+    double beta_smoothness = 0;
+};
+
+// `evaluate` computes the loss and its gradient (one array per parameter) at the parameters'
+// current values; the probe moves the parameters, evaluates, and puts them back as they were.
+template <class T>
+using LossAndGradient = std::function<std::pair<double, std::vector<Array<T>>>()>;
+
+template <class T>
+LandscapeProbe probe_landscape(const std::vector<Tensor<T>>& params, const LossAndGradient<T>& evaluate,
+                               const std::vector<double>& step_sizes);
+
+}  // namespace tg::nn
