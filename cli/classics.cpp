@@ -107,36 +107,6 @@ void copy_state(const Sequential<T>& from, Sequential<T>& to) {
     }
 }
 
-// The running statistics as they are, put back after a probe's extra forward passes in training
-// mode (each of which would otherwise update them).
-template <class T>
-class KeepBuffers {
-public:
-    explicit KeepBuffers(Sequential<T>& m) : model_(m) {
-        for (const auto& [name, t] : m.named_buffers()) {
-            values_.push_back(t.value());
-        }
-        for (const auto& [name, c] : m.named_counters()) {
-            counters_.push_back(*c);
-        }
-    }
-    ~KeepBuffers() {
-        const auto b = model_.named_buffers();
-        for (std::size_t i = 0; i < b.size(); ++i) {
-            Tensor<T>(b[i].second).mutable_value() = values_[i];
-        }
-        const auto c = model_.named_counters();
-        for (std::size_t i = 0; i < c.size(); ++i) {
-            *c[i].second = counters_[i];
-        }
-    }
-
-private:
-    Sequential<T>& model_;
-    std::vector<Array<T>> values_;
-    std::vector<std::int64_t> counters_;
-};
-
 // ---- training, step by step -----------------------------------------------------------------
 
 // Batches of a fixed size, reshuffled every epoch (epoch_order); the last incomplete batch of an
@@ -462,7 +432,9 @@ int init_scale(const ClassicArgs& a) {
         const auto& [x, y] = results[i];
         fmt::print("| {:.2e} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.4f} | {:.4f} |\n", scales[i], x.best_train, y.best_train,
                    x.best_val, y.best_val, x.final_loss, y.final_loss);
-        for (std::size_t r = 0; r < 2; ++r) {
+    }
+    for (std::size_t r = 0; r < 2; ++r) {  // one run after the other: each a line in gnuplot
+        for (std::size_t i = 0; i < scales.size(); ++i) {
             text += fmt::format("{:.6e},{},{:.6f},{:.6f},{:.6f}\n", scales[i], r ? "with" : "without", results[i][r].best_train,
                                 results[i][r].best_val, results[i][r].final_loss);
         }
@@ -481,7 +453,8 @@ int init_scale(const ClassicArgs& a) {
                               "set datafile separator ','\nset logscale x\nset format x '10^{%L}'\nset grid\nset key "
                               "bottom right\nset xlabel 'weight initialisation scale'\nset multiplot layout 1,3\n" +
                                   panel(3, "best training accuracy") + panel(4, "best validation accuracy") +
-                                  "set key top right\n" + panel(5, "final training loss") + "unset multiplot\n",
+                                  "set key top right\nset logscale y\n" + panel(5, "final training loss") +
+                                  "unset multiplot\n",
                               1500, 440);
             fmt::print("plot written to {}\n", a.plot);
         }
@@ -555,7 +528,7 @@ int batch_size(const ClassicArgs& a) {
         }
     }
     fmt::print("\nfinal validation accuracy across batch sizes {}: batch norm spans {:.3f} (from {:.3f} to {:.3f}), "
-               "layer norm {:.3f} (from {:.3f} to {:.3f})\n",
+               "layer norm spans {:.3f} (from {:.3f} to {:.3f})\n",
                a.batch_sizes, spread[0].second - spread[0].first, spread[0].first, spread[0].second,
                spread[1].second - spread[1].first, spread[1].first, spread[1].second);
     if (!a.log.empty() || !a.plot.empty()) {

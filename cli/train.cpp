@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "cli/diagnostics.hpp"
 #include "cli/plot.hpp"
 #include "tapegrad.hpp"
 
@@ -71,6 +72,14 @@ void add_train_options(CLI::App* cmd, TrainArgs& a, bool experiment) {
                         "continue the run checkpointed in this folder with its settings, to the same result as "
                         "an uninterrupted run; --epochs may raise the total; saves back to it unless --save is given")
             ->excludes(load);
+    }
+    if (!experiment) {
+        cmd->add_option("--diagnostics", a.diagnostics,
+                        "every --diagnostics-every steps, each hidden activation's mean, std, saturated share and "
+                        "gradient, and each weight's update-to-data ratio (makemore part 3): printed at the end, drawn "
+                        "into this .svg or .png, with its CSV beside it");
+        cmd->add_option("--diagnostics-every", a.diagnostics_every, "steps between two diagnostics (20)")
+            ->capture_default_str();
     }
     cmd->add_flag("--quiet", a.quiet, "no progress bar");
     a.command = cmd;
@@ -184,6 +193,15 @@ void check_train_args(const TrainArgs& a) {
     }
     if (a.threads < 0 || a.threads > 1024) {
         bad(fmt::format("--threads must lie between 0 (one per core) and 1024, got {}", a.threads));
+    }
+    if (!a.diagnostics.empty()) {
+        const std::string ext = fs::path(a.diagnostics).extension().string();
+        if (ext != ".svg" && ext != ".png") {
+            bad(fmt::format("--diagnostics {} must end in .svg or .png", a.diagnostics));
+        }
+        if (a.diagnostics_every == 0) {
+            bad("--diagnostics-every must be at least 1");
+        }
     }
     if (!a.plot.empty()) {
         const std::string ext = fs::path(a.plot).extension().string();
@@ -416,11 +434,28 @@ int train(const TrainArgs& given) {
         return exit_interrupted;
     };
     const auto stop = [] { return stop_requested != 0; };
+    std::optional<Diagnostics<T>> diagnostics;
+    const std::size_t batches_per_epoch = (d.train.size() + a.batch_size - 1) / a.batch_size;
+    if (!a.diagnostics.empty()) {
+        std::vector<std::size_t> first(std::min<std::size_t>(d.train.size(), 512));
+        std::iota(first.begin(), first.end(), std::size_t{0});
+        auto [px, py] = gather(d.train, first, 0, first.size());
+        diagnostics.emplace(*model, a.diagnostics, a.diagnostics_every, Dataset<T>{px.value(), py, d.train.classes});
+    }
     bool saved = false;
     while (state.cursor.epoch < a.epochs) {
         const std::size_t epoch = state.cursor.epoch;
+        Progress progress = progress_for(epoch, a.epochs, a.quiet);
+        if (diagnostics) {  // measured after the optimiser's step, before the progress bar is drawn
+            progress = [&, bar = progress](std::size_t done, std::size_t total, double loss, double rate) {
+                diagnostics->after_step(epoch * batches_per_epoch + done);
+                if (bar) {
+                    bar(done, total, loss, rate);
+                }
+            };
+        }
         std::optional<EpochStats> done = train_batches(*model, *opt, d.train, a.batch_size, a.seed, state.cursor,
-                                                       progress_for(epoch, a.epochs, a.quiet), stop);
+                                                       progress, stop);
         if (!done) {
             return interrupted();
         }
@@ -454,6 +489,9 @@ int train(const TrainArgs& given) {
     }
     if (saved) {
         fmt::print("saved to {}\n", save);
+    }
+    if (diagnostics) {
+        diagnostics->finish();
     }
     if (!a.plot.empty() && !state.history.empty()) {
         const std::string data = a.log.empty() ? a.plot + ".csv" : a.log;

@@ -36,6 +36,8 @@ struct TrainArgs {
     std::string dtype = "f32";
     int threads = 0;                     // 0: OpenBLAS's default
     std::string log, plot, save, load, resume;
+    std::string diagnostics;             // train: makemore's diagnostics drawn into this .svg or .png
+    std::size_t diagnostics_every = 20;  // steps between two measurements
     bool quiet = false;
     bool detect_anomaly = false;
     const CLI::App* command = nullptr;   // the parsed subcommand: which options were given

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/engine.hpp"
+#include "nn/loss.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/reductions.hpp"
 
@@ -202,6 +203,101 @@ LandscapeProbe probe_landscape(const std::vector<Tensor<T>>& params, const LossA
     return probe;
 }
 
+template <class T>
+KeepBuffers<T>::KeepBuffers(Module<T>& m) : module_(m) {
+    for (const auto& [name, t] : m.named_buffers()) {
+        values_.push_back(t.value());
+    }
+    for (const auto& [name, c] : m.named_counters()) {
+        counters_.push_back(*c);
+    }
+}
+
+template <class T>
+KeepBuffers<T>::~KeepBuffers() {
+    const auto b = module_.named_buffers();
+    for (std::size_t i = 0; i < b.size() && i < values_.size(); ++i) {
+        Tensor<T>(b[i].second).mutable_value() = values_[i];
+    }
+    const auto c = module_.named_counters();
+    for (std::size_t i = 0; i < c.size() && i < counters_.size(); ++i) {
+        *c[i].second = counters_[i];
+    }
+}
+
+namespace {
+
+// Mean and unbiased standard deviation of an array's values.
+template <class T>
+std::pair<double, double> mean_std(const Array<T>& a) {
+    const double n = static_cast<double>(a.size());
+    double s = 0;
+    for (T v : a) {
+        s += static_cast<double>(v);
+    }
+    const double m = n > 0 ? s / n : 0;
+    double q = 0;
+    for (T v : a) {
+        q += (static_cast<double>(v) - m) * (static_cast<double>(v) - m);
+    }
+    return {m, n > 1 ? std::sqrt(q / (n - 1)) : 0.0};
+}
+
+}  // namespace
+
+template <class T>
+std::vector<ActivationStats> activation_stats(Sequential<T>& model, const Tensor<T>& x, const std::vector<std::int64_t>& y) {
+    KeepBuffers<T> keep(model);
+    std::vector<std::pair<std::size_t, Tensor<T>>> outputs;
+    Tensor<T> h = x;
+    for (std::size_t i = 0; i < model.size(); ++i) {
+        h = model[i](h);
+        const std::string d = model[i].describe();
+        if (d == "ReLU()" || d == "Tanh()" || d == "Sigmoid()") {
+            h.retain_grad();
+            outputs.push_back({i, h});
+        }
+    }
+    cross_entropy(h, y).backward();
+    std::vector<ActivationStats> out;
+    for (const auto& [layer, t] : outputs) {
+        ActivationStats s;
+        s.layer = layer;
+        const std::string d = model[layer].describe();
+        s.kind = d.substr(0, d.size() - 2);
+        std::tie(s.mean, s.std) = mean_std(t.value());
+        std::size_t saturated = 0;
+        for (T v : t.value()) {
+            const double u = static_cast<double>(v);
+            saturated += s.kind == "Tanh" ? std::abs(u) > 0.97 : s.kind == "Sigmoid" ? (u < 0.015 || u > 0.985) : u == 0.0;
+        }
+        s.saturated = t.numel() ? static_cast<double>(saturated) / static_cast<double>(t.numel()) : 0.0;
+        std::tie(s.grad_mean, s.grad_std) = mean_std(t.grad());
+        out.push_back(s);
+    }
+    return out;
+}
+
+template <class T>
+std::vector<UpdateRatio> update_ratios(const std::vector<Array<T>>& before, const Module<T>& model) {
+    const auto params = model.named_parameters();
+    if (before.size() != params.size()) {
+        throw ShapeError(fmt::format("update_ratios: expected the values of all {} parameters before the step, got {}",
+                                     params.size(), before.size()));
+    }
+    std::vector<UpdateRatio> out;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const Array<T>& after = params[i].second.value();
+        if (after.dimension() != 2) {
+            continue;
+        }
+        const double update = mean_std(Array<T>(after - before[i])).second;
+        const double data = mean_std(after).second;
+        out.push_back({params[i].first, std::log10(update / data)});
+    }
+    return out;
+}
+
 #define TG_INSTANTIATE(T)                                                                                         \
     template std::vector<Tensor<T>> loss_gradient(const Tensor<T>&, const std::vector<Tensor<T>>&);              \
     template std::vector<Array<T>> hessian_vector_product(const std::vector<Tensor<T>>&,                         \
@@ -210,6 +306,14 @@ LandscapeProbe probe_landscape(const std::vector<Tensor<T>>& params, const LossA
                                                   double, std::uint64_t);                                         \
     template LandscapeProbe probe_landscape(const std::vector<Tensor<T>>&, const LossAndGradient<T>&,            \
                                             const std::vector<double>&);
+#define TG_INSTANTIATE_MODULE(T)                                                                                \
+    template class KeepBuffers<T>;                                                                              \
+    template std::vector<ActivationStats> activation_stats(Sequential<T>&, const Tensor<T>&,                     \
+                                                           const std::vector<std::int64_t>&);                    \
+    template std::vector<UpdateRatio> update_ratios(const std::vector<Array<T>>&, const Module<T>&);
+TG_INSTANTIATE_MODULE(float)
+TG_INSTANTIATE_MODULE(double)
+#undef TG_INSTANTIATE_MODULE
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "nn/layers.hpp"
 
 namespace tg::nn {
 
@@ -58,5 +59,47 @@ using LossAndGradient = std::function<std::pair<double, std::vector<Array<T>>>()
 template <class T>
 LandscapeProbe probe_landscape(const std::vector<Tensor<T>>& params, const LossAndGradient<T>& evaluate,
                                const std::vector<double>& step_sizes);
+
+// The running statistics (buffers and counters) of a module as they are now, put back when this
+// goes out of scope: a probe's extra forward passes in training mode would otherwise update them.
+template <class T>
+class KeepBuffers {
+public:
+    explicit KeepBuffers(Module<T>& m);
+    ~KeepBuffers();
+    KeepBuffers(const KeepBuffers&) = delete;
+    KeepBuffers& operator=(const KeepBuffers&) = delete;
+
+private:
+    Module<T>& module_;
+    std::vector<Array<T>> values_;
+    std::vector<std::int64_t> counters_;
+};
+
+// makemore part 3's diagnostics. For each activation layer of `model` (ReLU, Tanh, Sigmoid), on one
+// batch in training mode: its output's mean and standard deviation (unbiased, as torch.std), the
+// share of saturated outputs (|tanh| > 0.97; sigmoid below 0.015 or above 0.985, the same
+// saturation; ReLU: outputs that are exactly 0), and the mean and standard deviation of the loss's
+// gradient with respect to the output. The pass writes the parameters' .grad (the next batch's
+// zero_grad clears them) and leaves the running statistics as they were.
+struct ActivationStats {
+    std::size_t layer = 0;  // index in the Sequential
+    std::string kind;       // "ReLU", "Tanh", "Sigmoid"
+    double mean = 0, std = 0, saturated = 0, grad_mean = 0, grad_std = 0;
+};
+
+template <class T>
+std::vector<ActivationStats> activation_stats(Sequential<T>& model, const Tensor<T>& x, const std::vector<std::int64_t>& y);
+
+// log10(std(after - before) / std(after)) for each parameter with two dimensions (the weights):
+// the update-to-data ratio of one optimiser step, whatever the optimiser (makemore's guide: about
+// -3). `before` holds the same parameters' values, in named_parameters() order, before the step.
+struct UpdateRatio {
+    std::string name;
+    double log10_ratio = 0;
+};
+
+template <class T>
+std::vector<UpdateRatio> update_ratios(const std::vector<Array<T>>& before, const Module<T>& model);
 
 }  // namespace tg::nn

@@ -139,3 +139,41 @@ TEST_CASE("the landscape probe on a quadratic: losses, gradient change and beta-
     CHECK(w.value() == Array<double>{1.0, 1.0, 1.0});  // put back as it was
     CHECK_THROWS_AS(tg::nn::probe_landscape<double>({w}, evaluate, {}), tg::ValueError);
 }
+
+TEST_CASE("activation statistics and update ratios: makemore's diagnostics on a net small enough to check by hand") {
+    tg::nn::Generator gen(5);
+    tg::nn::Sequential<double> net;
+    auto lin = std::make_shared<tg::nn::Linear<double>>(2, 4, gen);
+    net.add(lin).add(std::make_shared<tg::nn::Tanh<double>>()).add(std::make_shared<tg::nn::Linear<double>>(4, 3, gen));
+    lin->weight.mutable_value() = Array<double>{{3.0, 0.0}, {0.1, 0.2}, {-4.0, 1.0}, {0.5, -0.5}};
+    const Tensor<double> x(Array<double>{{1.0, 2.0}, {-1.0, 0.5}, {0.2, -0.3}});
+    const std::vector<std::int64_t> y{0, 2, 1};
+    const auto stats = tg::nn::activation_stats(net, x, y);
+    REQUIRE(stats.size() == 1);
+    CHECK(stats[0].layer == 1);
+    CHECK(stats[0].kind == "Tanh");
+    // the same by hand: the tanh layer's output and the gradient of the loss with respect to it
+    Tensor<double> h = tg::tanh(tg::matmul(x, tg::transpose(lin->weight, 0, 1)) + *lin->bias);
+    const Tensor<double> hd = h.detach().set_requires_grad();
+    const Tensor<double> g = tg::grad<double>({tg::nn::cross_entropy(net[2](hd), y)}, {hd})[0];
+    const Array<double>& v = h.value();
+    const double mean = xt::mean(v)(), sd = std::sqrt(xt::sum(xt::square(v - mean))() / double(v.size() - 1));
+    const double saturated = xt::sum(xt::cast<double>(xt::abs(v) > 0.97))() / double(v.size());
+    CHECK(stats[0].mean == doctest::Approx(mean).epsilon(1e-12));
+    CHECK(stats[0].std == doctest::Approx(sd).epsilon(1e-12));
+    CHECK(saturated > 0);  // the weights of 3 and -4 saturate some units
+    CHECK(stats[0].saturated == doctest::Approx(saturated).epsilon(1e-15));
+    CHECK(stats[0].grad_mean == doctest::Approx(xt::mean(g.value())()).epsilon(1e-10));
+
+    // an update of 1e-3 times the data's own values: the ratio is 1e-3 / 1.001, log10 about -3
+    std::vector<Array<double>> before;
+    for (const auto& [name, p] : net.named_parameters()) {
+        before.push_back(p.value());
+    }
+    lin->weight.mutable_value() *= 1.001;
+    const auto ratios = tg::nn::update_ratios(before, net);
+    REQUIRE(ratios.size() == 2);  // the two weights; biases (one dimension) are left out
+    CHECK(ratios[0].name == "0.weight");
+    CHECK(ratios[0].log10_ratio == doctest::Approx(std::log10(1e-3 / 1.001)).epsilon(1e-9));
+    CHECK(std::isinf(ratios[1].log10_ratio));  // a weight that did not move: log10(0)
+}
