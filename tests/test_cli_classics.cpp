@@ -2,6 +2,7 @@
 // each finishes, prints its table, writes its log and figure; composite and fused Hessians agree;
 // bad options are refused with one line.
 #include <regex>
+#include <sstream>
 
 #include "cli_helpers.hpp"
 
@@ -90,4 +91,32 @@ TEST_CASE("train --diagnostics prints each layer's health and the update ratios,
     CHECK(fs::file_size(dir / "d.svg") > 1000);
     check_refused(tapegrad(dir, "train --data spirals --diagnostics d.pdf"), "--diagnostics d.pdf must end in .svg or .png");
     check_refused(tapegrad(dir, "train --data spirals --diagnostics d.svg --diagnostics-every 0"), "--diagnostics-every");
+}
+
+TEST_CASE("experiment ioffe with the composite and with the fused batch norm: the same numbers in float64") {
+    TempDir dir;
+    for (const char* impl : {"composite", "fused"}) {
+        const Run r = tapegrad(dir, std::string("experiment ioffe --quick --quiet --steps 30 --probes 3 --train-size 240 "
+                                                "--dtype f64 --norm-impl ") + impl + " --log " + (dir / impl));
+        INFO(r.err);
+        REQUIRE(r.code == 0);
+    }
+    std::istringstream a(slurp(dir / "composite")), b(slurp(dir / "fused"));
+    std::size_t rows = 0;
+    for (std::string la, lb; std::getline(a, la) && std::getline(b, lb); ++rows) {
+        if (rows == 0) {
+            continue;  // the header
+        }
+        std::istringstream ca(la), cb(lb);
+        std::size_t column = 0;
+        for (std::string x, y; std::getline(ca, x, ',') && std::getline(cb, y, ','); ++column) {
+            if (column < 2) {
+                CHECK(x == y);  // the run and the step
+            } else {
+                CAPTURE(la);
+                CHECK(std::stod(x) == doctest::Approx(std::stod(y)).epsilon(1e-6));
+            }
+        }
+    }
+    CHECK(rows == 1 + 2 * 4);
 }
