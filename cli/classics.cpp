@@ -786,6 +786,10 @@ void check(const ClassicArgs& a) {
     if (a.data != "fashion-mnist" && a.data != "mnist") {
         refuse(fmt::format("--data must be fashion-mnist or mnist (the same IDX files, from --data-dir), got '{}'", a.data));
     }
+    if (a.data == "mnist" && !given("--data-dir")) {
+        refuse("--data mnist needs --data-dir: the folder holding MNIST's four IDX files (train-images-idx3-ubyte and "
+               "the others, gzipped or not); Debian packages only Fashion-MNIST");
+    }
     if (a.threads < 0) {
         refuse(fmt::format("--threads must be 0 (OpenBLAS's default) or more, got {}", a.threads));
     }
@@ -853,7 +857,8 @@ int run_with_dtype(const ClassicArgs& a, const char* default_dtype) {
 void add_options(CLI::App* cmd, ClassicArgs& a, const char* dtype_note) {
     cmd->add_option("--data", a.data, "fashion-mnist (default) or mnist: IDX files from --data-dir");
     cmd->add_option("--data-dir", a.data_dir, "the folder of the IDX files (.gz or not)");
-    cmd->add_option("--norm-impl", a.norm_impl, "composite or fused batch norm (fused)");
+    cmd->add_option("--norm-impl", a.norm_impl, a.name == "hessian" ? "hessian always measures both implementations"
+                                                                     : "composite or fused batch norm (fused)");
     cmd->add_option("--dtype", a.dtype, dtype_note);
     cmd->add_option("--seed", a.seed, "initial weights and batch order (0)");
     cmd->add_option("--threads", a.threads, "threads for OpenBLAS and the kernels (0: the default)");

@@ -73,6 +73,7 @@ TEST_CASE("the classic experiments refuse bad options with one line before readi
     check_refused(tapegrad(dir, "experiment ioffe --norm-impl both"), "--norm-impl must be composite or fused");
     check_refused(tapegrad(dir, "experiment ioffe --plot f.pdf"), "must end in .svg or .png");
     check_refused(tapegrad(dir, "experiment init-scale --epochs 0"), "--epochs must be at least 1");
+    check_refused(tapegrad(dir, "experiment ioffe --data mnist"), "--data mnist needs --data-dir");
     check_refused(tapegrad(dir, "experiment ioffe --data-dir " + (dir / "none") + " --quick"), "cannot open");
 }
 
