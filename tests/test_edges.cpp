@@ -256,7 +256,8 @@ TEST_CASE("double backward of every element-wise op at 0, -0, infinities and NaN
     }
     for (const auto& [name, f] : binary_ops()) {
         SUBCASE(name.c_str()) {
-            const auto got = double_backward([&](const auto& in) { return f(in[0], in[1]); },
+            const Binary op = f;  // a C++17 lambda cannot capture a structured binding
+            const auto got = double_backward([&](const auto& in) { return op(in[0], in[1]); },
                                              {Tensor<double>(load(name + ".x"), true), Tensor<double>(load(name + ".b"), true)},
                                              g, gg);
             check_same(got[0], load(name + ".dda"), 1e-13, name + " d/da of the first derivatives");
