@@ -43,4 +43,5 @@
 #include "see/tape.hpp"
 #include "see/textbook.hpp"
 #include "see/trace.hpp"
+#include "see/worked.hpp"
 #include "see/values.hpp"

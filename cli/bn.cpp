@@ -32,8 +32,14 @@ void add_bn_options(CLI::App* cmd, BnArgs& a, bool files_required) {
             ->capture_default_str()
             ->excludes(x);
     }
-    cmd->add_option("--gamma", a.gamma, "scale (weight), shape (C); default ones");
-    cmd->add_option("--beta", a.beta, "shift (bias), shape (C); default zeros");
+    cmd->add_option("--gamma", a.gamma,
+                    files_required ? "scale (weight), shape (C); default ones"
+                                   : "scale (weight), shape (C); default ones with --x, random around 1.5 (from --seed) "
+                                     "without");
+    cmd->add_option("--beta", a.beta,
+                    files_required ? "shift (bias), shape (C); default zeros"
+                                   : "shift (bias), shape (C); default zeros with --x, random around -0.5 (from --seed) "
+                                     "without");
     cmd->add_option("--running-mean", a.running_mean, "running mean before the step, shape (C); default zeros");
     cmd->add_option("--running-var", a.running_var,
                     "running variance before the step, shape (C); default ones (pytorch) or zeros (cs231n)");
@@ -170,6 +176,19 @@ tg::see::NormCase<T> load_case(const BnArgs& a) {
         for (auto& v : c.dy) {
             v = static_cast<T>(dist(rng));
         }
+        // gamma and beta away from 1 and 0 (as the exercises have them), so that the graph's scale
+        // and shift steps show; --gamma and --beta replace them
+        if (!a.no_affine) {
+            Array<T> gamma = tg::empty<T>({a.d}), beta = tg::empty<T>({a.d});
+            for (auto& v : gamma) {
+                v = static_cast<T>(1.5 + 0.5 * dist(rng));
+            }
+            for (auto& v : beta) {
+                v = static_cast<T>(-0.5 + 0.5 * dist(rng));
+            }
+            c.gamma = gamma;
+            c.beta = beta;
+        }
     } else {
         c.x = load_as<T>(a.command, "--x", a.x);
         if (c.x.dimension() < 2 || c.x.dimension() > 4) {
@@ -198,8 +217,12 @@ tg::see::NormCase<T> load_case(const BnArgs& a) {
         check_per_channel(a.command, option, path, v, C);
         return v;
     };
-    c.gamma = per_channel("--gamma", a.gamma);
-    c.beta = per_channel("--beta", a.beta);
+    if (!a.gamma.empty()) {
+        c.gamma = per_channel("--gamma", a.gamma);
+    }
+    if (!a.beta.empty()) {
+        c.beta = per_channel("--beta", a.beta);
+    }
     c.running_mean = per_channel("--running-mean", a.running_mean);
     c.running_var = per_channel("--running-var", a.running_var);
     c.num_batches_tracked = a.num_batches_tracked.value_or(0);

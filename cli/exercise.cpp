@@ -34,16 +34,28 @@ std::string starter(const std::string& name) {
 }
 
 // The learner's CMake project for the C++ starter: tapegrad's own source tree built beside it.
+// The folder that holds this program: a build tree (tapegradConfig.cmake beside it) or an installed
+// prefix's bin/.
+fs::path program_dir() {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    return ec ? fs::path() : exe.parent_path();
+}
+
+// The C++ starter's project: it finds the tapegrad that wrote it (this build tree, or the prefix it
+// is installed in) and builds one file against the library, which is already built.
 std::string cpp_project(const std::string& target) {
-    return fmt::format(R"(# Builds the C++ starter against tapegrad: cmake -S . -B build && cmake --build build
+    const fs::path here = program_dir();
+    return fmt::format(R"(# Builds the C++ starter against the tapegrad that wrote it (its build tree or its installed
+# prefix; the library is not rebuilt): cmake -S . -B build && cmake --build build
 cmake_minimum_required(VERSION 3.22)
 project({0}_exercise LANGUAGES CXX)
-set(TAPEGRAD_BUILD_TESTS OFF CACHE BOOL "tapegrad's own tests are not needed here" FORCE)
-add_subdirectory("{1}" tapegrad EXCLUDE_FROM_ALL)
+set(CMAKE_BUILD_TYPE Release CACHE STRING "")
+find_package(tapegrad 0.1 REQUIRED HINTS "{1}" "{2}")
 add_executable({0} {0}.cpp)
 target_link_libraries({0} PRIVATE tapegrad::tapegrad)
 )",
-                       target, TAPEGRAD_SOURCE_DIR);
+                       target, here.string(), here.parent_path().string());
 }
 
 std::string quote(const std::string& s) { return s.find(' ') == std::string::npos ? s : "'" + s + "'"; }
@@ -59,9 +71,10 @@ const char* file_table = R"(Files and the quantities they hold (tapegrad exercis
             dmu.npy dL/dmu                       dx_xhat.npy dL/dX from xhat
             dx_sigma2.npy dL/dX from sigma2      dx_mu.npy dL/dX from mu
             dx.npy dL/dX
-The mlp exercise (makemore part 4) uses makemore's names: <name>.npy for a value, d<name>.npy for
-its gradient (dlogprobs, dlogits, dh, dW2, db2, dhpreact, dbngain, dbnbias, dbnraw, dbnvar_inv,
-dbnvar, dbndiff2, dbndiff, dbnmeani, dhprebn, dW1, db1).
+The mlp exercise (makemore part 4, exercise 1) uses makemore's names: <name>.npy for a value,
+d<name>.npy for its gradient (dlogprobs, dprobs, dcounts_sum_inv, dcounts_sum, dcounts,
+dnorm_logits, dlogit_maxes, dlogits, dh, dW2, db2, dhpreact, dbngain, dbnbias, dbnraw, dbnvar_inv,
+dbnvar, dbndiff2, dbndiff, dbnmeani, dhprebn, dembcat, dW1, db1, demb, dC), graded in that order.
 Status: exact (equal to the last bit), close (within 1e-12 + 1e-9 relative), WRONG, not given.
 Exit code: 0 when everything handed in is right, 1 otherwise.)";
 
@@ -160,10 +173,11 @@ int run_exercise(const ExerciseArgs& a) {
         }
     } else {
         const tg::see::MlpExercise e = tg::see::make_mlp_exercise(a.seed);
-        save(dir, "embcat", e.embcat), save(dir, "Yb", e.Yb), save(dir, "W1", e.W1), save(dir, "b1", e.b1);
+        save(dir, "C", e.C), save(dir, "Xb", e.Xb), save(dir, "Yb", e.Yb), save(dir, "W1", e.W1), save(dir, "b1", e.b1);
         save(dir, "bngain", e.bngain), save(dir, "bnbias", e.bnbias), save(dir, "W2", e.W2), save(dir, "b2", e.b2);
-        inputs = fmt::format("embcat.npy ({} x {}), Yb.npy and the parameters W1, b1, bngain, bnbias, W2, b2",
-                             e.embcat.shape()[0], e.embcat.shape()[1]);
+        inputs = fmt::format("the batch Xb.npy ({} x {} contexts) and Yb.npy, the embedding table C.npy ({} x {}) and the "
+                             "parameters W1, b1, bngain, bnbias, W2, b2",
+                             e.Xb.shape()[0], e.Xb.shape()[1], e.C.shape()[0], e.C.shape()[1]);
     }
     tg::nn::write_file_atomically((dir / script).string(), {starter(script)});
     tg::nn::write_file_atomically((dir / "exercise.json").string(), {manifest.dump(2) + "\n"});
@@ -209,11 +223,12 @@ int run_check(const CheckArgs& a) {
         qs = tg::see::batchnorm_quantities(bn);
         o.batch = bn.set_size();
     } else if (kind == "mlp") {
-        mlp.embcat = in("embcat"), mlp.W1 = in("W1"), mlp.b1 = in("b1"), mlp.bngain = in("bngain"), mlp.bnbias = in("bnbias");
+        mlp.C = in("C"), mlp.W1 = in("W1"), mlp.b1 = in("b1"), mlp.bngain = in("bngain"), mlp.bnbias = in("bnbias");
         mlp.W2 = in("W2"), mlp.b2 = in("b2");
+        mlp.Xb = tg::nn::load_npy<std::int64_t>((dir / "Xb.npy").string());
         mlp.Yb = tg::nn::load_npy<std::int64_t>((dir / "Yb.npy").string());
         qs = tg::see::mlp_quantities(mlp);
-        o.batch = mlp.embcat.shape()[0];
+        o.batch = mlp.Xb.shape()[0];
     } else {
         throw tg::ValueError(fmt::format("check: {} names the exercise \"{}\"; expected \"bn\" or \"mlp\"",
                                          manifest_path.string(), kind));

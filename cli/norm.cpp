@@ -96,8 +96,8 @@ tg::see::NormCase<T> load_norm_case(const NormArgs& a) {
         return load_case<T>(a.bn);
     }
     const BnArgs& b = a.bn;
-    BnArgs inputs = b;  // x and dy as batch norm reads them; the parameters are checked below
-    inputs.gamma.clear();
+    BnArgs inputs = b;  // x and dy (and the random case's gamma and beta) as batch norm reads them; the
+    inputs.gamma.clear();  // parameters' files are checked below
     inputs.beta.clear();
     tg::see::NormCase<T> c = load_case<T>(inputs);
     c.kind = tg::see::norm_kind_named(a.kind);

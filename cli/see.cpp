@@ -367,10 +367,19 @@ int walkthrough(const SeeArgs& a) {
                    ? "the composite graph of primitives, its backward pass, and the fused node it must agree with"
                    : "the fused node, its closed-form backward stage by stage, and the composite graph it must agree "
                      "with");
-    fmt::print("\nX is {} {} ({}), dL/dy is given, gamma = {}, beta = {}, eps = {}.\n",
-               tg::dtype_name<T>(), tg::shape_str(tg::to_shape(c.x.shape())),
-               a.norm.bn.x.empty() ? fmt::format("random, seed {}", a.norm.bn.seed) : a.norm.bn.x,
-               c.gamma ? "from --gamma" : "1", c.beta ? "from --beta" : "0", c.options.eps);
+    const bool random = a.norm.bn.x.empty();
+    auto origin = [&](const std::string& file, const char* option) {
+        return !file.empty() ? fmt::format("from {} {}", option, file) : random ? std::string("random") : std::string();
+    };
+    fmt::print("\nX is {} {} ({}), eps = {}. The case, in full:\n", tg::dtype_name<T>(), tg::shape_str(tg::to_shape(c.x.shape())),
+               random ? fmt::format("random, seed {}", a.norm.bn.seed) : "from --x " + a.norm.bn.x, c.options.eps);
+    constexpr std::size_t all = 4096;  // the given data in full, so that every step can be redone by hand
+    fmt::print("  dL/dy = {}\n", tg::see::show(c.dy, all));
+    if (c.options.affine) {
+        fmt::print("  gamma = {}   ({})\n  beta  = {}   ({})\n", tg::see::show(c.gamma_or_ones(), all),
+                   c.gamma ? origin(a.norm.bn.gamma, "--gamma") : "ones", tg::see::show(c.beta_or_zeros(), all),
+                   c.beta ? origin(a.norm.bn.beta, "--beta") : "zeros");
+    }
     fmt::print("{}{}1. The graph: every box a tensor, every ellipse an op\n\n{}", rule, md ? "### " : "",
                rendered_text(r, md));
     fmt::print("{}{}2. Forward, then backward, node by node\n\n{}", rule, md ? "### " : "", trace_text_out);

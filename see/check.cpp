@@ -175,6 +175,13 @@ CheckRow grade(const Quantity& q, const std::string& dir, const CheckOptions& o,
         row.status = Status::exact;
     } else if (within(given, q.expected, o)) {
         row.status = Status::close;
+        if (row.max_rel > 100 * o.rtol) {  // close by the absolute tolerance: a quantity near zero
+            row.hint = fmt::format(
+                "close although the relative difference is large: the quantity is near zero (its largest value is "
+                "{:.3g}), so rounding dominates it; each difference is below atol {:.0e} + rtol {:.0e} x |expected|, "
+                "tiny against the values it was computed from",
+                scale, o.atol, o.rtol);
+        }
     } else {
         row.hint = value_hint(q, given, o);
     }

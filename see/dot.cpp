@@ -44,6 +44,30 @@ std::vector<std::string> rows(const Array<T>& a, std::size_t max_values) {
 
 }  // namespace
 
+template <class T>
+std::string box_label(const std::string& head, const Array<T>* value, const Array<T>* grad, std::size_t max_values,
+                      bool summarise_large) {
+    auto lines = [&](const Array<T>* a) {
+        if (!a || (a->size() > max_values && !summarise_large)) {
+            return std::vector<std::string>{};
+        }
+        return rows(*a, max_values);
+    };
+    const std::vector<std::string> vr = lines(value), gr = lines(grad);
+    std::string label = fmt::format("<table border=\"0\" cellborder=\"0\" cellspacing=\"0\" cellpadding=\"1\">"
+                                    "<tr><td colspan=\"2\">{}</td></tr>",
+                                    head);
+    if (!vr.empty() || !gr.empty()) {
+        label += fmt::format("<tr><td align=\"left\">{}</td><td align=\"left\">{}</td></tr>", vr.empty() ? "" : "<i>value</i>",
+                             gr.empty() ? "" : "<i>grad</i>");
+        for (std::size_t r = 0; r < std::max(vr.size(), gr.size()); ++r) {
+            label += fmt::format("<tr><td align=\"left\">{}</td><td align=\"left\">{}</td></tr>", r < vr.size() ? html(vr[r]) : "",
+                                 r < gr.size() ? html(gr[r]) : "");
+        }
+    }
+    return label + "</table>";
+}
+
 std::string dot_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
@@ -68,22 +92,10 @@ std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
     for (std::size_t i = 0; i < tape.size(); ++i) {
         const TensorImpl<T>& t = *tape[i].tensor;
         const Array<T>& v = t.data->array;
-        const bool show_value = options.values && v.size() <= options.max_values;
-        const bool show_grad = options.grads && t.grad && t.grad->value().size() <= options.max_values;
-        std::string label = fmt::format("<table border=\"0\" cellborder=\"0\" cellspacing=\"0\" cellpadding=\"1\">"
-                                        "<tr><td colspan=\"2\"><b>{}</b>  {} {}</td></tr>",
-                                        html(tape[i].label), shape_str(to_shape(v.shape())), dtype_name<T>());
-        const std::vector<std::string> vr = show_value ? rows(v, options.max_values) : std::vector<std::string>{};
-        const std::vector<std::string> gr = show_grad ? rows(t.grad->value(), options.max_values) : std::vector<std::string>{};
-        if (!vr.empty() || !gr.empty()) {
-            label += fmt::format("<tr><td align=\"left\">{}</td><td align=\"left\">{}</td></tr>",
-                                 vr.empty() ? "" : "<i>value</i>", gr.empty() ? "" : "<i>grad</i>");
-            for (std::size_t r = 0; r < std::max(vr.size(), gr.size()); ++r) {
-                label += fmt::format("<tr><td align=\"left\">{}</td><td align=\"left\">{}</td></tr>",
-                                     r < vr.size() ? html(vr[r]) : "", r < gr.size() ? html(gr[r]) : "");
-            }
-        }
-        label += "</table>";
+        const std::string label =
+            box_label(fmt::format("<b>{}</b>  {} {}", html(tape[i].label), shape_str(to_shape(v.shape())), dtype_name<T>()),
+                      options.values ? &v : nullptr, options.grads && t.grad ? &t.grad->value() : nullptr,
+                      options.max_values, false);
         // parameters blue, data white, constants grey, named intermediates yellow
         const char* fill = !t.grad_fn ? (t.requires_grad ? "lightblue" : (v.dimension() == 0 ? "gray90" : "white"))
                                       : (t.name.empty() ? "white" : "lightyellow");
@@ -137,5 +149,7 @@ Rendered render_dot(const std::string& dot_text, const std::string& base,
 
 template std::string to_dot(const Tensor<float>&, const DotOptions&);
 template std::string to_dot(const Tensor<double>&, const DotOptions&);
+template std::string box_label(const std::string&, const Array<float>*, const Array<float>*, std::size_t, bool);
+template std::string box_label(const std::string&, const Array<double>*, const Array<double>*, std::size_t, bool);
 
 }  // namespace tg::see

@@ -30,6 +30,13 @@ struct Rendered {
 Rendered render_dot(const std::string& dot_text, const std::string& base,
                     const std::vector<std::string>& formats = {"svg", "png"});
 
+// A tensor's box as a Graphviz HTML-like label: `head` (HTML-like text), then value and gradient side
+// by side, a 2-D array one row per line. An array of at most max_values elements is shown in full; a
+// larger one is summarised (shape, min, max, mean, norm) with summarise_large, left out otherwise.
+template <class T>
+std::string box_label(const std::string& head, const Array<T>* value, const Array<T>* grad, std::size_t max_values,
+                      bool summarise_large);
+
 // Whether Graphviz's `dot` can be run.
 bool have_graphviz();
 

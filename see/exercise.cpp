@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 
 #include "ops/activations.hpp"
+#include "ops/indexing.hpp"
+#include "ops/statistics.hpp"
 #include "ops/batchnorm.hpp"
 #include "ops/norm.hpp"
 #include "ops/elementwise.hpp"
@@ -174,16 +177,23 @@ std::vector<Quantity> batchnorm_quantities(const BnExercise& e) {
     return qs;
 }
 
-MlpExercise make_mlp_exercise(unsigned seed, std::size_t n, std::size_t features, std::size_t hidden, std::size_t classes) {
+MlpExercise make_mlp_exercise(unsigned seed, std::size_t n, std::size_t vocab, std::size_t block, std::size_t dim,
+                              std::size_t hidden, std::size_t classes) {
     std::mt19937_64 rng(seed);
+    auto integers = [&](const Shape& shape, std::size_t count) {
+        Array<std::int64_t> a = tg::empty<std::int64_t>(shape);
+        std::uniform_int_distribution<std::int64_t> pick(0, static_cast<std::int64_t>(count) - 1);
+        for (auto& v : a) {
+            v = pick(rng);
+        }
+        return a;
+    };
     MlpExercise e;
-    e.embcat = normal(rng, {n, features}, 0.0, 1.0);
-    e.Yb = tg::empty<std::int64_t>({n});
-    std::uniform_int_distribution<std::int64_t> label(0, static_cast<std::int64_t>(classes) - 1);
-    for (auto& v : e.Yb) {
-        v = label(rng);
-    }
+    e.C = normal(rng, {vocab, dim}, 0.0, 1.0);
+    e.Xb = integers({n, block}, vocab);
+    e.Yb = integers({n}, classes);
     // makemore's initialisation, and parameters away from 1 and 0 so that every step shows
+    const std::size_t features = block * dim;
     e.W1 = normal(rng, {features, hidden}, 0.0, (5.0 / 3.0) / std::sqrt(static_cast<double>(features)));
     e.b1 = normal(rng, {hidden}, 0.0, 0.1);
     e.bngain = normal(rng, {1, hidden}, 1.0, 0.1);
@@ -193,15 +203,23 @@ MlpExercise make_mlp_exercise(unsigned seed, std::size_t n, std::size_t features
     return e;
 }
 
+const std::vector<std::string> mlp_backward_order{
+    "dlogprobs", "dprobs",  "dcounts_sum_inv", "dcounts_sum", "dcounts",  "dnorm_logits", "dlogit_maxes",
+    "dlogits",   "dh",      "dW2",             "db2",         "dhpreact", "dbngain",      "dbnbias",
+    "dbnraw",    "dbnvar_inv", "dbnvar",       "dbndiff2",    "dbndiff",  "dbnmeani",     "dhprebn",
+    "dembcat",   "dW1",     "db1",             "demb",        "dC"};
+
 namespace {
 
-// makemore part 4, line for line (its cross-entropy as log_softmax and nll_loss)
+// makemore part 4, line for line
 Tensor<double> mlp_graph(const MlpExercise& e) {
     auto param = [](const Array<double>& a, const char* name) { return Tensor<double>(a, true).named(name); };
-    const Tensor<double> embcat = Tensor<double>(e.embcat).named("embcat");
-    const Tensor<double> W1 = param(e.W1, "W1"), b1 = param(e.b1, "b1"), bngain = param(e.bngain, "bngain"),
-                         bnbias = param(e.bnbias, "bnbias"), W2 = param(e.W2, "W2"), b2 = param(e.b2, "b2");
-    const double n = static_cast<double>(e.embcat.shape()[0]);
+    const Tensor<double> C = param(e.C, "C"), W1 = param(e.W1, "W1"), b1 = param(e.b1, "b1"),
+                         bngain = param(e.bngain, "bngain"), bnbias = param(e.bnbias, "bnbias"), W2 = param(e.W2, "W2"),
+                         b2 = param(e.b2, "b2");
+    const double n = static_cast<double>(e.Xb.shape()[0]);
+    Tensor<double> emb = take_rows(C, e.Xb).named("emb");
+    Tensor<double> embcat = flatten(emb, 1).named("embcat");  // emb.view(emb.shape[0], -1)
     Tensor<double> hprebn = (matmul(embcat, W1) + b1).named("hprebn");
     Tensor<double> bnmeani = mean(hprebn, {0}, true).named("bnmeani");
     Tensor<double> bndiff = (hprebn - bnmeani).named("bndiff");
@@ -212,8 +230,14 @@ Tensor<double> mlp_graph(const MlpExercise& e) {
     Tensor<double> hpreact = (bngain * bnraw + bnbias).named("hpreact");
     Tensor<double> h = tanh(hpreact).named("h");
     Tensor<double> logits = (matmul(h, W2) + b2).named("logits");
-    Tensor<double> logprobs = log_softmax(logits, 1).named("logprobs");
-    return nll_loss(logprobs, std::vector<std::int64_t>(e.Yb.begin(), e.Yb.end())).named("loss");
+    Tensor<double> logit_maxes = amax(logits, {1}, true).named("logit_maxes");
+    Tensor<double> norm_logits = (logits - logit_maxes).named("norm_logits");
+    Tensor<double> counts = exp(norm_logits).named("counts");
+    Tensor<double> counts_sum = sum(counts, {1}, true).named("counts_sum");
+    Tensor<double> counts_sum_inv = pow(counts_sum, -1).named("counts_sum_inv");
+    Tensor<double> probs = (counts * counts_sum_inv).named("probs");
+    Tensor<double> logprobs = log(probs).named("logprobs");
+    return (-mean(pick(logprobs, std::vector<std::int64_t>(e.Yb.begin(), e.Yb.end())))).named("loss");
 }
 
 }  // namespace
@@ -223,12 +247,18 @@ Trace<double> bn_exercise_trace(const BnExercise& e) { return trace_backward<dou
 Trace<double> mlp_exercise_trace(const MlpExercise& e) { return trace_backward<double>(mlp_graph(e)); }
 
 std::vector<Quantity> mlp_quantities(const MlpExercise& e) {
-    const double n = static_cast<double>(e.embcat.shape()[0]);
+    const double n = static_cast<double>(e.Xb.shape()[0]);
     const Tensor<double> loss = mlp_graph(e);
     std::vector<Quantity> qs = named_quantities(loss);
     const std::map<std::string, std::string> formulas{
         {"dlogprobs", "-1/n at [i, Yb[i]], 0 elsewhere"},
-        {"dlogits", "dlogprobs - softmax(logits) * dlogprobs.sum(1, keepdims=True)   (= (softmax - onehot(Yb)) / n)"},
+        {"dprobs", "(1 / probs) * dlogprobs"},
+        {"dcounts_sum_inv", "(counts * dprobs).sum(1, keepdims=True)"},
+        {"dcounts_sum", "-counts_sum**-2 * dcounts_sum_inv"},
+        {"dcounts", "counts_sum_inv * dprobs + ones_like(counts) * dcounts_sum   (counts is used twice: the parts add)"},
+        {"dnorm_logits", "counts * dcounts   (the derivative of exp is exp)"},
+        {"dlogit_maxes", "-dnorm_logits.sum(1, keepdims=True)   (about 0: the maxes do not change the probabilities)"},
+        {"dlogits", "dnorm_logits + onehot(argmax of each row) * dlogit_maxes   (= (softmax - onehot(Yb)) / n)"},
         {"db2", "dlogits.sum(0)"},
         {"dW2", "h.T @ dlogits"},
         {"dh", "dlogits @ W2.T"},
@@ -242,8 +272,11 @@ std::vector<Quantity> mlp_quantities(const MlpExercise& e) {
         {"dbndiff", "bnvar_inv * dbnraw + 2 * bndiff * dbndiff2   (bndiff is used twice: the two parts add)"},
         {"dbnmeani", "-dbndiff.sum(0, keepdims=True)"},
         {"dhprebn", "dbndiff + 1/n * dbnmeani"},
+        {"dembcat", "dhprebn @ W1.T"},
         {"db1", "dhprebn.sum(0)"},
-        {"dW1", "embcat.T @ dhprebn"}};
+        {"dW1", "embcat.T @ dhprebn"},
+        {"demb", "dembcat.reshape(emb.shape)   (the view only reshapes)"},
+        {"dC", "dC[Xb[i, j]] += demb[i, j] for every (i, j)   (a row of C used twice gets both)"}};
     for (Quantity& q : qs) {
         if (const auto it = formulas.find(q.file); it != formulas.end()) {
             q.formula = it->second;
@@ -253,6 +286,12 @@ std::vector<Quantity> mlp_quantities(const MlpExercise& e) {
                                   Array<double>(q.expected * (n - 1) / n)});
         }
     }
+    // the gradients in the notebook's order (forward values stay first, in recording order)
+    auto rank = [](const Quantity& q) {
+        const auto it = std::find(mlp_backward_order.begin(), mlp_backward_order.end(), q.file);
+        return q.forward ? -1 : static_cast<int>(it - mlp_backward_order.begin());
+    };
+    std::stable_sort(qs.begin(), qs.end(), [&](const Quantity& a, const Quantity& b) { return rank(a) < rank(b); });
     return qs;
 }
 

@@ -2,8 +2,9 @@
 // - bn: batch norm's backward pass in the derivation's steps (dL/dbeta, dL/dgamma, dL/dxhat,
 //   dL/dsigma2, dL/dmu from xhat and from sigma2, dL/dX from xhat, sigma2 and mu, dL/dX); the same
 //   steps for layer norm (over each row) and group norm (over each row's groups);
-// - mlp: makemore part 4's network (Linear, batch norm from primitives, tanh, Linear,
-//   cross-entropy on integer labels), every intermediate named as that notebook names it.
+// - mlp: makemore part 4's network (embedding, Linear, batch norm from primitives, tanh, Linear,
+//   cross-entropy spelled out from max, exp, sum, pow -1 and log), every intermediate named as
+//   that notebook names it.
 // The expected values are the engine's own, from the composite graph.
 #pragma once
 
@@ -41,16 +42,20 @@ BnExercise make_bn_exercise(unsigned seed, std::size_t n = 4, std::size_t d = 3,
 std::vector<Quantity> batchnorm_quantities(const BnExercise& e);
 
 struct MlpExercise {
-    Array<double> embcat;             // (N, F): the input (makemore: the concatenated embeddings)
+    Array<double> C;                  // (vocab, dim): the embedding table
+    Array<std::int64_t> Xb;           // (N, block): each example's context, rows of C
     Array<std::int64_t> Yb;           // (N): class labels
     Array<double> W1, b1, bngain, bnbias, W2, b2;
 };
 
-MlpExercise make_mlp_exercise(unsigned seed, std::size_t n = 8, std::size_t features = 5, std::size_t hidden = 6,
-                              std::size_t classes = 4);
+MlpExercise make_mlp_exercise(unsigned seed, std::size_t n = 8, std::size_t vocab = 7, std::size_t block = 3,
+                              std::size_t dim = 2, std::size_t hidden = 6, std::size_t classes = 4);
 
-// Every named intermediate of the network and its gradient, makemore's names (dlogits, dh,
-// dhpreact, dbnraw, dbnvar_inv, dbnvar, dbndiff2, dbndiff, dbnmeani, dhprebn, dW1, ...).
+// makemore part 4's exercise 1, in its order: the gradients as the notebook's cmp() lines list them.
+extern const std::vector<std::string> mlp_backward_order;
+
+// Every named intermediate of the network and its gradient, makemore's names, forward values in
+// recording order and then the gradients in mlp_backward_order (dlogprobs, dprobs, ..., demb, dC).
 std::vector<Quantity> mlp_quantities(const MlpExercise& e);
 
 // The exercises' graphs, traced (for a page that shows a graded result on the graph).

@@ -13,6 +13,7 @@
 #include "see/dot.hpp"
 #include "see/embedded.hpp"
 #include "see/values.hpp"
+#include "see/worked.hpp"
 
 namespace tg::see {
 
@@ -47,10 +48,13 @@ nlohmann::json page_array(const Array<T>& a, std::size_t limit) {
     return j;
 }
 
-// The graph for the page: one box per tensor, "name = op(inputs)" and its shape, edges from
-// inputs to results. Values live in the panels, so the drawing stays small.
+// The graph for the page: one box per tensor, "name = op(inputs)", its shape, and its value and
+// gradient as the PNG shows them (up to box_values elements in full, larger ones summarised); edges
+// from inputs to results. Every digit is in the panels.
+constexpr std::size_t box_values = 12;
+
 template <class T>
-std::string page_svg(const Trace<T>& trace) {
+std::string page_svg(const Trace<T>& trace, const std::map<std::size_t, Array<T>>& grads) {
     if (!have_graphviz()) {
         return "";
     }
@@ -62,8 +66,10 @@ std::string page_svg(const Trace<T>& trace) {
         const char* fill = f.op.empty() ? (f.requires_grad ? "lightblue" : (f.value.dimension() == 0 ? "gray90" : "white"))
                                         : "lightyellow";
         const std::string head = f.op.empty() ? f.output : f.output + " = " + f.expression;
-        dot += fmt::format("  t{} [fillcolor={}, label=\"{}\\n{}\"];\n", i, fill, dot_escape(head),
-                           shape_str(to_shape(f.value.shape())));
+        const auto grad = grads.find(i);
+        dot += fmt::format("  t{} [fillcolor={}, margin=\"0.05,0.02\", label=<{}>];\n", i, fill,
+                           box_label(fmt::format("<b>{}</b>  {}", html_escape(head), shape_str(to_shape(f.value.shape()))),
+                                     &f.value, grad == grads.end() ? nullptr : &grad->second, box_values, true));
         for (std::size_t in : f.inputs) {
             dot += fmt::format("  t{} -> t{};\n", in, i);
         }
@@ -147,8 +153,13 @@ void HtmlPage::add_trace(const std::string& name, const Trace<T>& trace, const s
         for (const auto& c : s.sent) {
             const std::size_t to = c.to_index;
             running[to] = arrived[to]++ == 0 ? c.grad : Array<T>(running[to] + c.grad);
-            st["sent"].push_back({{"to", to}, {"grad", page_array(c.grad, limit)}, {"note", c.note}, {"arrival", arrived[to]},
-                                  {"of", count[to]}, {"running", page_array(running[to], limit)}});
+            nlohmann::json sent{{"to", to}, {"grad", page_array(c.grad, limit)}, {"note", c.note}, {"arrival", arrived[to]},
+                                {"of", count[to]}, {"running", page_array(running[to], limit)}};
+            if (const auto w = worked_element(trace, s, c)) {  // the rule with this step's numbers, for one element
+                sent["worked"] = w->text;
+                sent["element"] = w->index;
+            }
+            st["sent"].push_back(sent);
         }
         steps.push_back(st);
     }
@@ -164,6 +175,7 @@ void HtmlPage::add_trace(const std::string& name, const Trace<T>& trace, const s
     }
     // the root's gradient is the seed
     if (!trace.steps.empty()) {
+        running[trace.steps.front().index] = trace.steps.front().upstream;
         nodes[trace.steps.front().index]["grad"] = page_array(trace.steps.front().upstream, limit);
     }
     const std::size_t forward = trace.forward.size();
@@ -185,7 +197,7 @@ void HtmlPage::add_trace(const std::string& name, const Trace<T>& trace, const s
             }
         }
     }
-    tab["svg"] = page_svg(trace);
+    tab["svg"] = page_svg(trace, running);
     tab["nodes"] = nodes;
     tab["steps"] = steps;
     tab["textbook"] = book;
@@ -225,7 +237,7 @@ std::string HtmlPage::str() const {
 <button id="next" title="next step (right arrow)">next &gt;</button>
 <button id="last" title="last step (End)">&gt;|</button>
 <span id="counter"></span>
-<label>go to <input id="jump" type="number" min="1"></label><button id="go">go</button>
+<label title="type a step and press Enter">go to <input id="jump" type="number" min="1"></label>
 </div>
 <div id="panel"></div>
 <div id="tensor"></div>

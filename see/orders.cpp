@@ -10,6 +10,7 @@
 #include "core/engine.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/reductions.hpp"
+#include "see/values.hpp"
 
 namespace tg::see {
 
@@ -164,6 +165,18 @@ std::string legend(int order) {
                         "along wx, in float64 with h = 1e-4";
 }
 
+// What the node counts of an order-k report count.
+std::string nodes_note(int order) {
+    return fmt::format(
+        "op nodes in the derivative's graph: every op behind the order-{0} derivative, which is itself a graph because "
+        "each order below is taken with create_graph: the forward pass, the first backward recorded as ops{1}, and the "
+        "order-{0} backward's own ops. The fused side records its node's closed-form backward as ops (that is what makes "
+        "it differentiable again), so it grows too, but from one node instead of the composite's primitives. Bytes held: the distinct arrays "
+        "those ops saved.",
+        order, order == 3 ? ", the second backward recorded as ops" : "");
+}
+
+
 }  // namespace
 
 template <class T>
@@ -214,6 +227,7 @@ std::string order_report_text(const OrderReport& r) {
     out += fmt::format("{:<34}{:>14}{:>14}\n", "bytes held for backward", r.composite.saved_bytes, r.fused.saved_bytes);
     out += fmt::format("{:<34}{:>14.1f}{:>14.1f}\n", fmt::format("median, us ({} runs)", r.repeats), r.composite.median_us,
                        r.fused.median_us);
+    out += wrapped(nodes_note(r.order));
     return out;
 }
 
@@ -233,6 +247,7 @@ std::string order_report_markdown(const OrderReport& r) {
     out += fmt::format("| bytes held for backward | {} | {} |\n", r.composite.saved_bytes, r.fused.saved_bytes);
     out += fmt::format("| median, forward and every order up to {} ({} runs) | {:.1f} us | {:.1f} us |\n", r.order, r.repeats,
                        r.composite.median_us, r.fused.median_us);
+    out += "\n" + nodes_note(r.order) + "\n";
     return out;
 }
 

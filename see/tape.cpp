@@ -11,13 +11,21 @@ template <class T>
 std::vector<TapeEntry<T>> tape_of(const Tensor<T>& root) {
     std::vector<TapeEntry<T>> tape;
     std::unordered_map<const TensorImpl<T>*, std::size_t> index;
-    // Iterative post-order over every input, whether or not it requires a gradient.
+    // Iterative post-order over every input, whether or not it requires a gradient. A node's
+    // computed inputs are visited before its leaves, so that the tape starts from the data (X, not
+    // gamma) and a parameter appears just before the op that uses it.
     std::vector<std::pair<std::shared_ptr<TensorImpl<T>>, std::size_t>> stack{{root.impl(), 0}};
     std::unordered_map<const TensorImpl<T>*, bool> seen{{root.impl().get(), true}};
     while (!stack.empty()) {
         auto& [t, next] = stack.back();
-        if (t->grad_fn && next < t->grad_fn->inputs.size()) {
-            std::shared_ptr<TensorImpl<T>> in = t->grad_fn->inputs[next++];
+        const std::size_t n = t->grad_fn ? t->grad_fn->inputs.size() : 0;
+        if (next < 2 * n) {
+            // next in [0, n): the inputs with a node; next in [n, 2n): the leaves
+            const bool leaves = next >= n;
+            std::shared_ptr<TensorImpl<T>> in = t->grad_fn->inputs[next++ % n];
+            if (static_cast<bool>(in->grad_fn) == leaves) {
+                continue;
+            }
             if (!seen[in.get()]) {
                 seen[in.get()] = true;
                 stack.emplace_back(std::move(in), 0);

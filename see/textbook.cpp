@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include "ops/broadcast.hpp"
@@ -61,13 +62,23 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace, NormKind kind
     std::vector<TextbookLine<T>> lines;
     const auto* gamma = trace.leaf("gamma");
     if (const auto* y = trace.step("y")) {
-        lines.push_back({"dL/dy", "given: the upstream gradient", y->upstream, "the seed the engine starts from"});
+        lines.push_back({"dL/dy", "given: the upstream gradient", y->upstream,
+                         fmt::format("the seed the engine starts from: the upstream gradient of {}", step_of("y"))});
     }
     if (const auto* g = trace.leaf("beta")) {
         lines.push_back({"dL/dbeta", beta_sum, *g, fmt::format("beta's gradient, from {}", step_of("y"))});
     }
+    std::string scaler;  // the step that sends to gamma: the mul that scales xhat
+    for (const auto& st : trace.steps) {
+        for (const auto& c : st.sent) {
+            if (c.to == "gamma") {
+                scaler = st.output;
+            }
+        }
+    }
     if (gamma) {
-        lines.push_back({"dL/dgamma", gamma_sum, *gamma, "gamma's gradient, from the mul step that scales xhat"});
+        lines.push_back({"dL/dgamma", gamma_sum, *gamma, fmt::format("gamma's gradient, from {}, the mul that scales xhat",
+                                                                     step_of(scaler))});
     }
     lines.push_back({"dL/dxhat", gamma ? "dL/dy * gamma" : "dL/dy (no gamma and beta: xhat is the output)", upstream("xhat"),
                      received("xhat")});
@@ -92,9 +103,11 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace, NormKind kind
                      need(trace.contribution("mu", in), "contribution from mu to " + in)->grad,
                      fmt::format("what {} sends to {}", step_of("mu"), in)});
     lines.push_back({"dL/dX", "the sum of the three", *need(trace.leaf("X"), "leaf X"),
-                     grouped ? "X's gradient: the engine adds the three contributions into x_groups' gradient and the reshape "
-                               "hands it back in X's shape"
-                             : "X's gradient: the engine adds the three contributions"});
+                     grouped ? fmt::format("X's gradient: the engine adds the three contributions into x_groups' gradient "
+                                           "(the last from {}) and the reshape hands it back in X's shape",
+                                           step_of("mu"))
+                             : fmt::format("X's gradient: the engine adds the three contributions, the last from {}",
+                                           step_of("mu"))});
     // The step each line is read from, for pages that link a line to its step.
     auto index_of = [&](const std::string& name) {
         for (std::size_t k = 0; k < trace.steps.size(); ++k) {
@@ -104,14 +117,6 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace, NormKind kind
         }
         return -1;
     };
-    std::string scaler;  // the step that sends to gamma
-    for (const auto& st : trace.steps) {
-        for (const auto& c : st.sent) {
-            if (c.to == "gamma") {
-                scaler = st.output;
-            }
-        }
-    }
     const std::map<std::string, std::string> read_at{
         {"dL/dy", "y"},          {"dL/dbeta", "y"},          {"dL/dgamma", scaler},
         {"dL/dxhat", "xhat"},    {"dL/dstd", "std"},         {"dL/dsigma2", "sigma2"},
@@ -135,6 +140,19 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace, NormKind kind
     return lines;
 }
 
+namespace {
+
+// dL/dy is the case's given data: shown in full (up to full_given values) whatever --max-values is,
+// so that every other line can be redone by hand from it.
+constexpr std::size_t full_given = 4096;
+
+template <class T>
+std::size_t shown(const TextbookLine<T>& l, std::size_t max_values) {
+    return l.quantity == "dL/dy" ? std::max(max_values, full_given) : max_values;
+}
+
+}  // namespace
+
 template <class T>
 std::string textbook_text(const std::vector<TextbookLine<T>>& lines, std::size_t max_values) {
     std::size_t w = 0, f = 0;
@@ -144,7 +162,7 @@ std::string textbook_text(const std::vector<TextbookLine<T>>& lines, std::size_t
     }
     std::string out = "The backward pass in the textbook's notation (values from the trace; steps numbered as it numbers them):\n";
     for (const auto& l : lines) {
-        out += fmt::format("  {:<{}}  {}\n  {:<{}}  = {}\n", l.quantity, w, l.formula, "", w, show(l.value, max_values));
+        out += fmt::format("  {:<{}}  {}\n  {:<{}}  = {}\n", l.quantity, w, l.formula, "", w, show(l.value, shown(l, max_values)));
         if (!l.source.empty()) {
             out += fmt::format("  {:<{}}  from {}\n", "", w, l.source);
         }
@@ -156,7 +174,7 @@ template <class T>
 std::string textbook_markdown(const std::vector<TextbookLine<T>>& lines, std::size_t max_values) {
     std::string out = "| quantity | formula | value | from |\n|---|---|---|---|\n";
     for (const auto& l : lines) {
-        out += fmt::format("| {} | `{}` | `{}` | {} |\n", l.quantity, l.formula, show(l.value, max_values), l.source);
+        out += fmt::format("| {} | `{}` | `{}` | {} |\n", l.quantity, l.formula, show(l.value, shown(l, max_values)), l.source);
     }
     return out;
 }

@@ -160,7 +160,7 @@ std::string steps_word(std::size_t n) { return fmt::format("{} step{}", n, n == 
 
 template <class T>
 std::string trace_text(const Trace<T>& trace, std::size_t max_values) {
-    std::string out = fmt::format("Forward pass ({}): {}, in the order the tape recorded them\n\n", dtype_name<T>(),
+    std::string out = fmt::format("Forward pass ({}): {}, from the inputs on, each tensor after what it is computed from\n\n", dtype_name<T>(),
                                   steps_word(trace.forward.size()));
     std::size_t fw = 0;
     for (const auto& f : trace.forward) {

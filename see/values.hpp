@@ -25,4 +25,8 @@ std::string show(const Array<T>& a, std::size_t max_values);
 template <class T>
 nlohmann::json to_json(const Array<T>& a, std::size_t max_values);
 
+// Text broken at spaces into lines of at most `width` characters (a longer word stays whole), each
+// ending in a newline: the reports' notes in the terminal.
+std::string wrapped(const std::string& text, std::size_t width = 110);
+
 }  // namespace tg::see

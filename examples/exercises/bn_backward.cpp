@@ -5,6 +5,9 @@
 // grades each one against the engine and explains the first wrong one. A TODO left empty shows as
 // "not given". Build and run (the CMakeLists.txt beside this file builds it against tapegrad):
 //     cmake -S . -B build && cmake --build build && build/bn_backward <the exercise folder>
+// or, with g++ alone and pkg-config (<build>: tapegrad's build folder, such as build/release in its
+// source tree; or leave PKG_CONFIG_PATH out for an installed tapegrad):
+//     g++ -std=c++17 -O1 bn_backward.cpp -o bn_backward $(PKG_CONFIG_PATH=<build> pkg-config --cflags --libs tapegrad)
 // Useful: xt::sum(a, {0}) sums over the batch (axis 0), a * b and a / b broadcast a (D) row over
 // (N, D) rows, xt::sqrt, xt::pow(a, p).
 #include <cstdio>

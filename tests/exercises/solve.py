@@ -22,7 +22,13 @@ SOLUTIONS = {
     "dx": "dx_xhat + dx_sigma2 + dx_mu",
     # makemore part 4
     "dlogprobs": "np.zeros_like(logprobs); dlogprobs[np.arange(n), Yb] = -1.0 / n",
-    "dlogits": "dlogprobs - np.exp(logprobs) * dlogprobs.sum(1, keepdims=True)",
+    "dprobs": "(1.0 / probs) * dlogprobs",
+    "dcounts_sum_inv": "(counts * dprobs).sum(1, keepdims=True)",
+    "dcounts_sum": "-counts_sum ** -2 * dcounts_sum_inv",
+    "dcounts": "counts_sum_inv * dprobs + np.ones_like(counts) * dcounts_sum",
+    "dnorm_logits": "counts * dcounts",
+    "dlogit_maxes": "-dnorm_logits.sum(1, keepdims=True)",
+    "dlogits": "dnorm_logits + (logits == logits.max(1, keepdims=True)) * dlogit_maxes",
     "dh": "dlogits @ W2.T",
     "dW2": "h.T @ dlogits",
     "db2": "dlogits.sum(0)",
@@ -38,6 +44,9 @@ SOLUTIONS = {
     "dhprebn": "dbndiff + 1.0 / n * dbnmeani",
     "dW1": "embcat.T @ dhprebn",
     "db1": "dhprebn.sum(0)",
+    "dembcat": "dhprebn @ W1.T",
+    "demb": "dembcat.reshape(emb.shape)",
+    "dC": "np.zeros_like(C); np.add.at(dC, Xb, demb)",
 }
 
 
@@ -71,7 +80,7 @@ def main():
         name, expression = planted.split("=", 1)
         solutions[name] = expression
     text = open(starter).read()
-    filled = re.sub(r"^(\w+) = None\s+# TODO.*$", lambda m: "{} = {}".format(m.group(1), solutions[m.group(1)]), text,
+    filled = re.sub(r"^(\w+)\s*= None\s+# TODO.*$", lambda m: "{} = {}".format(m.group(1), solutions[m.group(1)]), text,
                     flags=re.M)
     if "# TODO" in filled:
         sys.exit("solve.py: a TODO line was not filled in")
