@@ -23,7 +23,6 @@ std::size_t axis_of(const char* op, int axis, std::size_t rank) {
     return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
 }
 
-std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
 
 // The backward ops of narrow, take_rows and pick. Each is linear, and its backward is the forward
 // op it undoes, so that gradients through them can be differentiated again.

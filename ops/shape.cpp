@@ -7,6 +7,8 @@
 
 namespace tg {
 
+std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
+
 namespace {
 
 Shape resolve_shape(const Shape& from, const std::vector<long>& to) {

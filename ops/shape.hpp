@@ -9,6 +9,8 @@ namespace tg {
 
 // The same values in a new shape; one entry may be -1 (inferred from the others).
 template <class T> Tensor<T> reshape(const Tensor<T>& x, const std::vector<long>& shape);
+// a Shape as reshape's argument
+std::vector<long> as_long(const Shape& s);
 // Rows and columns swapped (2-D only).
 template <class T> Tensor<T> transpose(const Tensor<T>& x);
 // Axes reordered: result axis i is input axis perm[i].

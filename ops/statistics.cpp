@@ -50,7 +50,6 @@ Array<T> sum_kept(const Array<T>& a, const Axes& axes, const Shape& keep) {
     return s;
 }
 
-std::vector<long> as_long(const Shape& s) { return std::vector<long>(s.begin(), s.end()); }
 
 std::size_t count_of(const Shape& in, const Axes& axes) {
     std::size_t n = 1;

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path fixtures = fs::path(TAPEGRAD_FIXTURES) / "bn";
+const fs::path bn_fixtures = fs::path(TAPEGRAD_FIXTURES) / "bn";
 
 template <class T>
 void replay(const fs::path& dir, const std::map<std::string, std::string>& meta, BatchNormImpl impl) {
@@ -67,7 +67,7 @@ void replay(const fs::path& dir, const std::map<std::string, std::string>& meta,
 
 TEST_CASE("both implementations reproduce PyTorch's recorded BatchNorm numbers") {
     std::size_t cases = 0;
-    for (const auto& entry : fs::directory_iterator(fixtures)) {
+    for (const auto& entry : fs::directory_iterator(bn_fixtures)) {
         if (!entry.is_directory()) {
             continue;
         }

@@ -9,9 +9,9 @@ namespace {
 
 using namespace tgtest;
 
-const fs::path fixtures = fs::path(TAPEGRAD_FIXTURES) / "bn";
+const fs::path cli_bn_fixtures = fs::path(TAPEGRAD_FIXTURES) / "bn";
 
-std::string fx(const std::string& c, const std::string& name) { return (fixtures / c / (name + ".npy")).string(); }
+std::string fx(const std::string& c, const std::string& name) { return (cli_bn_fixtures / c / (name + ".npy")).string(); }
 
 }  // namespace
 

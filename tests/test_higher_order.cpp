@@ -255,10 +255,10 @@ TEST_CASE("gradgradcheck passes for matmul, linear, log_softmax and nll_loss") {
 
 namespace {
 
-const fs::path fixtures = fs::path(TAPEGRAD_FIXTURES) / "double";
+const fs::path double_fixtures = fs::path(TAPEGRAD_FIXTURES) / "double";
 
 Array<double> load(const std::string& c, const std::string& name) {
-    return tg::nn::load_npy<double>((fixtures / (c + "." + name + ".npy")).string());
+    return tg::nn::load_npy<double>((double_fixtures / (c + "." + name + ".npy")).string());
 }
 
 struct NormCase {

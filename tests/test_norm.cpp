@@ -18,7 +18,7 @@ using tgtest::rel_diff;
 
 namespace {
 
-const fs::path fixtures = fs::path(TAPEGRAD_FIXTURES) / "norm";
+const fs::path norm_fixtures = fs::path(TAPEGRAD_FIXTURES) / "norm";
 
 Shape parse_shape(const std::string& s) {
     Shape out;
@@ -81,7 +81,7 @@ void replay(const fs::path& dir, const std::map<std::string, std::string>& meta,
 
 std::vector<fs::path> cases() {
     std::vector<fs::path> dirs;
-    for (const auto& e : fs::directory_iterator(fixtures)) {
+    for (const auto& e : fs::directory_iterator(norm_fixtures)) {
         if (e.is_directory()) dirs.push_back(e.path());
     }
     std::sort(dirs.begin(), dirs.end());
