@@ -78,7 +78,7 @@ void check_per_channel(const std::string& cmd, const std::string& option, const 
                        std::size_t channels) {
     if (a.dimension() != 1 || a.shape()[0] != channels) {
         throw tg::ShapeError(fmt::format("{}: {} {} must have shape [{}] (one value per channel of x), got {}",
-                                         cmd, option, path, channels, tg::shape_str(tg::to_shape(a.shape()))));
+                                         cmd, option, path, channels, tg::shape_str(a.shape())));
     }
 }
 
@@ -194,7 +194,7 @@ tg::see::NormCase<T> load_case(const BnArgs& a) {
         if (c.x.dimension() < 2 || c.x.dimension() > 4) {
             throw tg::ShapeError(fmt::format(
                 "{}: --x {} must have rank 2, 3 (BatchNorm1d) or 4 (BatchNorm2d), got shape {}", a.command, a.x,
-                tg::shape_str(tg::to_shape(c.x.shape()))));
+                tg::shape_str(c.x.shape())));
         }
         if (a.dy.empty()) {
             throw tg::ValueError(fmt::format("{}: --dy is missing: with --x, give the upstream gradient dL/dy too, as a "
@@ -204,8 +204,8 @@ tg::see::NormCase<T> load_case(const BnArgs& a) {
         c.dy = load_as<T>(a.command, "--dy", a.dy);
         if (c.dy.shape() != c.x.shape()) {
             throw tg::ShapeError(fmt::format("{}: --dy {} must have x's shape {}, got {}", a.command, a.dy,
-                                             tg::shape_str(tg::to_shape(c.x.shape())),
-                                             tg::shape_str(tg::to_shape(c.dy.shape()))));
+                                             tg::shape_str(c.x.shape()),
+                                             tg::shape_str(c.dy.shape())));
         }
     }
     const std::size_t C = c.x.shape()[1];

@@ -15,7 +15,7 @@ using tg::Tensor;
 
 // "[3, 2] [[0.01, -0.2], ...]": the shape, then the values row by row.
 std::string values(const Array<double>& a) {
-    return fmt::format("{} {}", tg::shape_str(tg::to_shape(a.shape())), tg::see::show(a, a.size()));
+    return fmt::format("{} {}", tg::shape_str(a.shape()), tg::see::show(a, a.size()));
 }
 
 int run_demo() {

@@ -218,7 +218,7 @@ int run_check(const CheckArgs& a) {
         bn.kind = tg::see::norm_kind_named(manifest.value("norm", "batch"));
         bn.groups = manifest.value("groups", std::size_t{0});
         if (bn.kind == tg::see::NormKind::group) {
-            tg::groupnorm_layout("check", tg::to_shape(bn.x.shape()), bn.groups);
+            tg::groupnorm_layout("check", bn.x.shape(), bn.groups);
         }
         qs = tg::see::batchnorm_quantities(bn);
         o.batch = bn.set_size();

@@ -101,7 +101,7 @@ tg::see::NormCase<T> load_norm_case(const NormArgs& a) {
     inputs.beta.clear();
     tg::see::NormCase<T> c = load_case<T>(inputs);
     c.kind = tg::see::norm_kind_named(a.kind);
-    const tg::Shape shape = tg::to_shape(c.x.shape());
+    const tg::Shape shape = c.x.shape();
     if (c.kind == tg::see::NormKind::layer) {
         c.normalized_shape = a.normalized_shape.empty() ? tg::Shape{shape.back()} : parse_normalized_shape(b.command, a.normalized_shape);
         tg::layernorm_layout(b.command.c_str(), shape, c.normalized_shape);
@@ -116,10 +116,10 @@ tg::see::NormCase<T> load_norm_case(const NormArgs& a) {
             continue;
         }
         Array<T> v = load_as<T>(b.command, option, path);
-        if (tg::to_shape(v.shape()) != c.param_shape()) {
+        if (v.shape() != c.param_shape()) {
             throw tg::ShapeError(fmt::format("{}: {} {} must have shape {} for {}, got {}", b.command, option, path,
                                              tg::shape_str(c.param_shape()), c.title(),
-                                             tg::shape_str(tg::to_shape(v.shape()))));
+                                             tg::shape_str(v.shape())));
         }
         *target = std::move(v);
     }
@@ -150,7 +150,7 @@ int run_rows(const NormArgs& a) {
         save("dbeta.npy", (*norm.bias)->grad());
     }
     fmt::print("norm: {} ({}) on {} {}; wrote {} files to {}\n", c.title(), b.impl, tg::dtype_name<T>(),
-               tg::shape_str(tg::to_shape(c.x.shape())), *norm.weight ? 4 : 2, b.out);
+               tg::shape_str(c.x.shape()), *norm.weight ? 4 : 2, b.out);
     return 0;
 }
 

@@ -174,7 +174,7 @@ int graph(const SeeArgs& a) {
             j["tape"].push_back({{"tensor", tape[i].label},
                                  {"op", tape[i].tensor->grad_fn ? tape[i].tensor->grad_fn->op : ""},
                                  {"inputs", inputs},
-                                 {"shape", tg::to_shape(tape[i].tensor->data->array.shape())}});
+                                 {"shape", tape[i].tensor->data->array.shape()}});
         }
         fmt::print("{}\n", j.dump(2));
         return 0;
@@ -183,7 +183,7 @@ int graph(const SeeArgs& a) {
     fmt::print("{}", rendered_text(r, md));
     fmt::print(md ? "\n| # | tensor | computed as | shape |\n|---|---|---|---|\n" : "\nThe tape, in the order it was recorded:\n");
     for (std::size_t i = 0; i < tape.size(); ++i) {
-        const std::string shape = tg::shape_str(tg::to_shape(tape[i].tensor->data->array.shape()));
+        const std::string shape = tg::shape_str(tape[i].tensor->data->array.shape());
         const std::string expr = tape[i].tensor->grad_fn ? tg::see::expression_of(tape, i) : "(leaf)";
         if (md) {
             fmt::print("| {} | {} | `{}` | {} |\n", i + 1, tape[i].label, expr, shape);
@@ -251,7 +251,7 @@ void add_trace_tab(tg::see::HtmlPage& page, const tg::see::NormCase<T>& c, tg::n
 template <class T>
 std::string page_title(const tg::see::NormCase<T>& c) {
     return fmt::format("tapegrad: {} step by step, {} {}{}", c.title(), tg::dtype_name<T>(),
-                       tg::shape_str(tg::to_shape(c.x.shape())), mode_suffix(c));
+                       tg::shape_str(c.x.shape()), mode_suffix(c));
 }
 
 template <class T>
@@ -371,7 +371,7 @@ int walkthrough(const SeeArgs& a) {
     auto origin = [&](const std::string& file, const char* option) {
         return !file.empty() ? fmt::format("from {} {}", option, file) : random ? std::string("random") : std::string();
     };
-    fmt::print("\nX is {} {} ({}), eps = {}. The case, in full:\n", tg::dtype_name<T>(), tg::shape_str(tg::to_shape(c.x.shape())),
+    fmt::print("\nX is {} {} ({}), eps = {}. The case, in full:\n", tg::dtype_name<T>(), tg::shape_str(c.x.shape()),
                random ? fmt::format("random, seed {}", a.norm.bn.seed) : "from --x " + a.norm.bn.x, c.options.eps);
     constexpr std::size_t all = 4096;  // the given data in full, so that every step can be redone by hand
     fmt::print("  dL/dy = {}\n", tg::see::show(c.dy, all));

@@ -22,7 +22,7 @@ std::string describe_leaf(const TensorImpl<T>& t) {
     if (t.data->array.dimension() == 0) {
         return fmt::format("{:g}", static_cast<double>(t.data->array()));
     }
-    return fmt::format("input {}", shape_str(to_shape(t.data->array.shape())));
+    return fmt::format("input {}", shape_str(t.data->array.shape()));
 }
 
 // An expression for t: named tensors by their name (their definitions queued for the "where"

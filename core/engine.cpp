@@ -131,8 +131,9 @@ void make_ready(TensorImpl<T>* t, std::uint64_t pass) {
     if (node->released) {
         throw GraphError(fmt::format(
             "backward: trying to backward through the graph a second time; the saved tensors "
-            "of '{}' were freed by the first backward. Pass BackwardOptions{{.retain_graph = "
-            "true}} to the first backward if you need to run it twice",
+            "of '{}' were freed by the first backward. Set retain_graph = true in the first "
+            "backward's options (BackwardOptions options; options.retain_graph = true;) if you need "
+            "to run it twice",
             node->op));
     }
     if (node->visit != pass) {
@@ -425,8 +426,9 @@ std::vector<Tensor<T>> grad(const std::vector<Tensor<T>>& outputs, const std::ve
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         if (!pass.captured[i].defined() && !options.allow_unused) {
             throw GraphError(fmt::format(
-                "grad: input {}{} was not used to compute the outputs, so it has no gradient; pass "
-                "GradOptions{{.allow_unused = true}} to get Tensor::none() for it",
+                "grad: input {}{} was not used to compute the outputs, so it has no gradient; set "
+                "allow_unused = true in its options (GradOptions options; options.allow_unused = true;) "
+                "to get Tensor::none() for it",
                 i, inputs[i].name().empty() ? "" : " ('" + inputs[i].name() + "')"));
         }
     }

@@ -33,8 +33,8 @@ const Array<T>& Node<T>::saved_value(std::size_t i) const {
     if (released) {
         throw GraphError(fmt::format(
             "{}: trying to backward through the graph a second time; its saved tensors were freed "
-            "by the first backward. Pass BackwardOptions{{.retain_graph = true}} to the first "
-            "backward if you need to run it twice",
+            "by the first backward. Set retain_graph = true in the first backward's options "
+            "(BackwardOptions options; options.retain_graph = true;) if you need to run it twice",
             op));
     }
     const SavedTensor<T>& s = saved_tensors.at(i);

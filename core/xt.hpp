@@ -49,11 +49,6 @@ Array<T> empty(const S& shape) {
 // "[2, 3]" for error messages, traces and drawings; "[]" for a 0-d scalar.
 std::string shape_str(const Shape& shape);
 
-template <class S>
-Shape to_shape(const S& s) {
-    return Shape(s.begin(), s.end());
-}
-
 template <class T>
 constexpr const char* dtype_name() {
     if constexpr (std::is_same_v<T, float>) {

@@ -31,9 +31,9 @@ std::size_t entry_index(const char* who, const std::string& name, const std::vec
                                      "was it saved from another optimiser or model?",
                                      who, name, params.size()));
     }
-    if (to_shape(value.shape()) != params[k].shape()) {
+    if (value.shape() != params[k].shape()) {
         throw ValueError(fmt::format("{}: the state entry {} has shape {} but parameter {} has shape {}", who, name,
-                                     shape_str(to_shape(value.shape())), k, shape_str(params[k].shape())));
+                                     shape_str(value.shape()), k, shape_str(params[k].shape())));
     }
     return k;
 }

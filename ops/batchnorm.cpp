@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-#include "ops/batchnorm_kernels.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/reductions.hpp"
 #include "ops/shape.hpp"
@@ -66,6 +65,10 @@ Tensor<T> scale_and_shift(const Tensor<T>& xhat, const OptionalTensor<T>& gamma,
     return gamma || beta ? y.named("y") : y;
 }
 
+constexpr const char* training_rule =
+    "dx = gamma*inv_std/N * (N*g - sum(g) - xhat*sum(g*xhat)), dgamma = sum(g*xhat), dbeta = sum(g)";
+constexpr const char* eval_rule = "dx = gamma*inv_std*g, dgamma = sum(g*xhat), dbeta = sum(g)";
+
 }  // namespace
 
 // ---- composite: the textbook graph, no backward code --------------------------------------
@@ -95,8 +98,8 @@ Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& 
                                    const OptionalTensor<T>& beta, const Array<T>& mean_,
                                    const Array<T>& var_, const Axes& axes, double eps) {
     const ChannelLayout L = checked_layout("batchnorm_composite_eval", x, gamma, beta, axes, false);
-    check_per_feature("batchnorm_composite_eval", "the mean", to_shape(mean_.shape()), L);
-    check_per_feature("batchnorm_composite_eval", "the variance", to_shape(var_.shape()), L);
+    check_per_feature("batchnorm_composite_eval", "the mean", mean_.shape(), L);
+    check_per_feature("batchnorm_composite_eval", "the variance", var_.shape(), L);
     const bool lead = reduced_axes_lead(axes);
     const Shape& stat_shape = lead ? L.stat_shape : L.keep_shape;
     Array<T> m = mean_;
@@ -115,28 +118,21 @@ Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& 
 
 // ---- fused: one node, closed-form backward --------------------------------------------------
 //
-// The closed form of the training-mode backward (N values per feature, s = 1/sqrt(sigma2 + eps)):
-//
-//   xhat = (x - mu) s,  y = gamma xhat + beta
-//   dL/dxhat  = gamma dy
-//   dL/dsigma2 = sum_i dL/dxhat_i (x_i - mu) (-1/2) s^3
-//   dL/dmu    = -s sum_i dL/dxhat_i + dL/dsigma2 (-2/N) sum_i (x_i - mu)      (the last sum is 0)
-//   dL/dx_i   = s dL/dxhat_i + dL/dsigma2 2 (x_i - mu)/N + dL/dmu / N
-//
-// and, substituting, dL/dx = gamma s / N * (N dy - sum(dy) - xhat sum(dy xhat)),
-// dgamma = sum(dy xhat), dbeta = sum(dy). In evaluation mode mu and sigma2 are constants and
-// dL/dx = gamma s dy. Here it is, written with ops:
+// The closed form is the family's, derived once in ops/norm.cpp beside normalized_backward_reference.
+// gamma is constant over a channel's values, so it comes out of the sums:
+//   dL/dx = gamma s / N * (N dy - sum(dy) - xhat sum(dy xhat)),  dgamma = sum(dy xhat),  dbeta = sum(dy)
+// with s = 1/sqrt(sigma2 + eps). In evaluation mode mu and sigma2 are constants: dL/dx = gamma s dy.
+// Written with ops (run under create_graph, and the reference the kernels are tested against):
 
 template <class T>
-BatchNormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const Tensor<T>& x,
-                                                     const OptionalTensor<T>& gamma, const Axes& axes,
-                                                     double eps, bool training, const Array<double>& mean_,
-                                                     const Array<double>& var_) {
+NormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                                                const Axes& axes, double eps, bool training,
+                                                const Array<double>& mean_, const Array<double>& var_) {
     const ChannelLayout L = channel_layout("batchnorm_backward_reference", x.shape(), axes);
     const std::vector<int> ax(axes.begin(), axes.end());
     const std::vector<long> keep(L.keep_shape.begin(), L.keep_shape.end());
     const Tensor<T> dxhat = gamma ? g * reshape(*gamma, keep) : g;
-    BatchNormGradTensors<T> r;
+    NormGradTensors<T> r;
     Tensor<T> xhat;
     if (training) {  // the family's closed form (ops/norm.cpp), statistics recomputed from x
         r.dx = normalized_backward_reference(dxhat, x, ax, eps, &xhat);
@@ -151,83 +147,6 @@ BatchNormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const T
     return r;
 }
 
-namespace {
-
-// The parameter's values, or null when the layer has none (no affine).
-template <class T>
-const T* data_or_null(const OptionalTensor<T>& p) {
-    return p ? p->value().data() : nullptr;
-}
-
-// Records y, already computed from x with the per-feature mean and 1/std, as one node.
-template <class T>
-Tensor<T> fused_node(Array<T> y, const Tensor<T>& x, const OptionalTensor<T>& gamma,
-                     const OptionalTensor<T>& beta, const ChannelLayout& L, Array<double> mean,
-                     Array<double> inv_std, bool training, const Axes& axes, double eps, Array<double> var) {
-    std::vector<Tensor<T>> inputs{x};
-    std::vector<Tensor<T>> saved{x};  // shared with the input, not copied
-    const std::size_t gamma_at = gamma ? inputs.size() : 0;
-    if (gamma) {
-        inputs.push_back(*gamma);
-        saved.push_back(*gamma);
-    }
-    const std::size_t beta_at = beta ? inputs.size() : 0;
-    if (beta) {
-        inputs.push_back(*beta);
-    }
-    const char* rule = training
-                           ? "dx = gamma*inv_std/N * (N*g - sum(g) - xhat*sum(g*xhat)), "
-                             "dgamma = sum(g*xhat), dbeta = sum(g)"
-                           : "dx = gamma*inv_std*g, dgamma = sum(g*xhat), dbeta = sum(g)";
-    // Besides x and gamma, backward needs only the per-feature mean and 1/std (in float64).
-    const std::size_t captured = (mean.size() + inv_std.size() + var.size()) * sizeof(double);
-    Tensor<T> out = record<T>(
-        Tensor<T>(std::move(y)), "batch_norm", std::move(inputs), std::move(saved), rule,
-        [L, gamma_at, beta_at, training, axes, eps, mean = std::move(mean), inv_std = std::move(inv_std),
-         var = std::move(var)](const Node<T>& n, const Tensor<T>& g) {
-            Grads<T> grads(n.inputs.size(), Tensor<T>::none());
-            if (grad_enabled()) {
-                // under create_graph: the closed form as ops, differentiable again
-                const OptionalTensor<T> gm = gamma_at ? OptionalTensor<T>(n.saved(1)) : std::nullopt;
-                BatchNormGradTensors<T> r = batchnorm_backward_reference(g, n.saved(0), gm, axes, eps, training, mean, var);
-                grads[0] = n.needs_grad(0) ? r.dx : Tensor<T>::none();
-                if (gamma_at && n.needs_grad(gamma_at)) {
-                    grads[gamma_at] = r.dgamma;
-                }
-                if (beta_at && n.needs_grad(beta_at)) {
-                    grads[beta_at] = r.dbeta;
-                }
-                return grads;
-            }
-            // an ordinary backward: the tuned kernels, one pass over the data
-            const Array<T>& xv = n.saved_value(0);
-            const bool want_dx = n.needs_grad(0);
-            const bool want_dgamma = gamma_at && n.needs_grad(gamma_at), want_dbeta = beta_at && n.needs_grad(beta_at);
-            Array<T> dx = tg::empty<T>(want_dx ? n.input_shape(0) : Shape{0});
-            Array<T> dgamma = tg::empty<T>(want_dgamma ? L.stat_shape : Shape{0});
-            Array<T> dbeta = tg::empty<T>(want_dbeta ? L.stat_shape : Shape{0});
-            batchnorm_grads(g.value().data(), xv.data(), L, mean.data(), inv_std.data(),
-                            gamma_at ? n.saved_value(1).data() : nullptr, training, want_dx ? dx.data() : nullptr,
-                            want_dgamma ? dgamma.data() : nullptr, want_dbeta ? dbeta.data() : nullptr);
-            if (want_dx) {
-                grads[0] = Tensor<T>(std::move(dx));
-            }
-            if (want_dgamma) {
-                grads[gamma_at] = Tensor<T>(std::move(dgamma));
-            }
-            if (want_dbeta) {
-                grads[beta_at] = Tensor<T>(std::move(dbeta));
-            }
-            return grads;
-        });
-    if (out.grad_fn()) {
-        out.grad_fn()->captured_bytes = captured;
-    }
-    return out;
-}
-
-}  // namespace
-
 template <class T>
 BatchNormOutput<T> batchnorm_fused(const Tensor<T>& x, const OptionalTensor<T>& gamma,
                                    const OptionalTensor<T>& beta, const Axes& axes, double eps) {
@@ -237,9 +156,13 @@ BatchNormOutput<T> batchnorm_fused(const Tensor<T>& x, const OptionalTensor<T>& 
     out.batch_var = tg::empty<double>(L.stat_shape);
     Array<double> inv_std = tg::empty<double>(L.stat_shape);
     Array<T> y = tg::empty<T>(x.shape());
-    batchnorm_train_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps,
-                            out.batch_mean.data(), out.batch_var.data(), inv_std.data(), y.data());
-    out.y = fused_node(std::move(y), x, gamma, beta, L, out.batch_mean, std::move(inv_std), true, axes, eps, Array<double>(tg::empty<double>({0})));
+    norm_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps, out.batch_mean.data(),
+                 out.batch_var.data(), inv_std.data(), y.data());
+    auto reference = [axes, eps](const Tensor<T>& g, const Tensor<T>& xs, const OptionalTensor<T>& gm) {
+        return batchnorm_backward_reference(g, xs, gm, axes, eps, true);
+    };
+    out.y = record_fused_norm<T>(std::move(y), "batch_norm", training_rule, x, gamma, beta, L, out.batch_mean,
+                                 std::move(inv_std), true, reference);
     out.count = L.count();
     return out;
 }
@@ -249,19 +172,22 @@ Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamm
                                const OptionalTensor<T>& beta, const Array<T>& mean,
                                const Array<T>& var, const Axes& axes, double eps) {
     const ChannelLayout L = checked_layout("batchnorm_fused_eval", x, gamma, beta, axes, false);
-    check_per_feature("batchnorm_fused_eval", "the mean", to_shape(mean.shape()), L);
-    check_per_feature("batchnorm_fused_eval", "the variance", to_shape(var.shape()), L);
-    Array<double> m = xt::cast<double>(mean);
-    Array<double> inv_std = batchnorm_inv_std(xt::cast<double>(var), eps);
+    check_per_feature("batchnorm_fused_eval", "the mean", mean.shape(), L);
+    check_per_feature("batchnorm_fused_eval", "the variance", var.shape(), L);
+    Array<double> m = xt::cast<double>(mean), v = xt::cast<double>(var);
+    Array<double> inv_std = inv_std_of(v, eps);
     Array<T> y = tg::empty<T>(x.shape());
-    batchnorm_normalize(x.value().data(), L, m.data(), inv_std.data(), data_or_null(gamma),
-                        data_or_null(beta), y.data());
-    Array<double> v = xt::cast<double>(var);
-    return fused_node(std::move(y), x, gamma, beta, L, std::move(m), std::move(inv_std), false, axes, eps, std::move(v));
+    norm_apply(x.value().data(), L, m.data(), inv_std.data(), data_or_null(gamma), data_or_null(beta), y.data());
+    const std::size_t reference_bytes = (m.size() + v.size()) * sizeof(double);
+    auto reference = [axes, eps, m, v](const Tensor<T>& g, const Tensor<T>& xs, const OptionalTensor<T>& gm) {
+        return batchnorm_backward_reference(g, xs, gm, axes, eps, false, m, v);
+    };
+    return record_fused_norm<T>(std::move(y), "batch_norm", eval_rule, x, gamma, beta, L, std::move(m),
+                                std::move(inv_std), false, reference, reference_bytes);
 }
 
 #define TG_INSTANTIATE(T)                                                                         \
-    template BatchNormGradTensors<T> batchnorm_backward_reference(                                \
+    template NormGradTensors<T> batchnorm_backward_reference(                                \
         const Tensor<T>&, const Tensor<T>&, const OptionalTensor<T>&, const Axes&, double, bool,  \
         const Array<double>&, const Array<double>&);                                              \
     template BatchNormOutput<T> batchnorm_composite(const Tensor<T>&, const OptionalTensor<T>&,   \

@@ -12,7 +12,6 @@
 
 #include <optional>
 
-#include "ops/batchnorm_layout.hpp"
 #include "ops/norm.hpp"
 
 namespace tg {
@@ -52,13 +51,9 @@ Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamm
 // the sums over `axes`. In training the statistics are recomputed from x, in evaluation they are
 // the given mean and var (constants). The fused node runs this under create_graph, so that its
 // gradient keeps its dependence on x and can be differentiated again, to any order; an ordinary
-// backward runs the tuned loops (ops/batchnorm_kernels.hpp), tested equal to this.
+// backward runs the family's kernels (ops/norm_kernels.hpp), tested equal to this.
 template <class T>
-struct BatchNormGradTensors {
-    Tensor<T> dx, dgamma, dbeta;  // dgamma and dbeta of stat shape
-};
-template <class T>
-BatchNormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const Tensor<T>& x,
+NormGradTensors<T> batchnorm_backward_reference(const Tensor<T>& g, const Tensor<T>& x,
                                                      const OptionalTensor<T>& gamma, const Axes& axes,
                                                      double eps, bool training,
                                                      const Array<double>& mean = {},

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "ops/batchnorm_kernels.hpp"
+#include "ops/norm_kernels.hpp"
 
 namespace tg {
 
@@ -13,19 +13,18 @@ namespace {
 // Normalises x with the cache's statistics (mean and var already set) and completes the cache.
 template <class T>
 Array<T> normalize_with(BatchNormCache<T>& cache, const ChannelLayout& L, const Array<T>& beta, double eps) {
-    cache.inv_std = batchnorm_inv_std(cache.var, eps);
+    cache.inv_std = inv_std_of(cache.var, eps);
     Array<T> y = tg::empty<T>(cache.x.shape());
-    batchnorm_normalize(cache.x.data(), L, cache.mean.data(), cache.inv_std.data(), cache.gamma.data(), beta.data(),
-                        y.data());
+    norm_apply(cache.x.data(), L, cache.mean.data(), cache.inv_std.data(), cache.gamma.data(), beta.data(), y.data());
     return y;
 }
 
 template <class T>
 BatchNormCache<T> start_cache(const char* op, const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
                               const Axes& axes, bool training, ChannelLayout& L) {
-    L = channel_layout(op, to_shape(x.shape()), axes);
-    check_per_feature(op, "gamma", to_shape(gamma.shape()), L);
-    check_per_feature(op, "beta", to_shape(beta.shape()), L);
+    L = channel_layout(op, x.shape(), axes);
+    check_per_feature(op, "gamma", gamma.shape(), L);
+    check_per_feature(op, "beta", beta.shape(), L);
     BatchNormCache<T> cache;
     cache.x = x;
     cache.gamma = gamma;
@@ -46,8 +45,8 @@ std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward(const Array<T>& x, cons
     cache.var = tg::empty<double>(L.stat_shape);
     cache.inv_std = tg::empty<double>(L.stat_shape);
     Array<T> y = tg::empty<T>(x.shape());
-    batchnorm_train_forward(x.data(), L, gamma.data(), beta.data(), eps, cache.mean.data(), cache.var.data(),
-                            cache.inv_std.data(), y.data());
+    norm_forward(x.data(), L, gamma.data(), beta.data(), eps, cache.mean.data(), cache.var.data(),
+                 cache.inv_std.data(), y.data());
     return {std::move(y), std::move(cache)};
 }
 
@@ -57,8 +56,8 @@ std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward_eval(
     const Array<T>& running_var, const Axes& axes, double eps) {
     ChannelLayout L;
     BatchNormCache<T> cache = start_cache("batchnorm_forward_eval", x, gamma, beta, axes, false, L);
-    check_per_feature("batchnorm_forward_eval", "running_mean", to_shape(running_mean.shape()), L);
-    check_per_feature("batchnorm_forward_eval", "running_var", to_shape(running_var.shape()), L);
+    check_per_feature("batchnorm_forward_eval", "running_mean", running_mean.shape(), L);
+    check_per_feature("batchnorm_forward_eval", "running_var", running_var.shape(), L);
     cache.mean = xt::cast<double>(running_mean);
     cache.var = xt::cast<double>(running_var);
     Array<T> y = normalize_with(cache, L, beta, eps);
@@ -67,26 +66,25 @@ std::pair<Array<T>, BatchNormCache<T>> batchnorm_forward_eval(
 
 template <class T>
 BatchNormGrads<T> batchnorm_backward(const Array<T>& dy, const BatchNormCache<T>& cache) {
-    const Shape shape = to_shape(cache.x.shape());
-    if (to_shape(dy.shape()) != shape) {
+    const Shape shape = cache.x.shape();
+    if (dy.shape() != shape) {
         throw ShapeError(fmt::format(
             "batchnorm_backward: dy must have the input's shape; expected {}, got {}",
-            shape_str(shape), shape_str(to_shape(dy.shape()))));
+            shape_str(shape), shape_str(dy.shape())));
     }
     const ChannelLayout L = channel_layout("batchnorm_backward", shape, cache.axes);
     BatchNormGrads<T> g;
     g.dx = tg::empty<T>(shape);
     g.dgamma = tg::empty<T>(L.stat_shape);
     g.dbeta = tg::empty<T>(L.stat_shape);
-    batchnorm_grads(dy.data(), cache.x.data(), L, cache.mean.data(), cache.inv_std.data(),
-                    cache.gamma.data(), cache.training, g.dx.data(), g.dgamma.data(),
-                    g.dbeta.data());
+    norm_backward(dy.data(), cache.x.data(), L, cache.mean.data(), cache.inv_std.data(), cache.gamma.data(),
+                  cache.training, g.dx.data(), g.dgamma.data(), g.dbeta.data());
     return g;
 }
 
 template <class T>
 BatchNormStages<T> batchnorm_backward_stages(const Array<T>& dy, const BatchNormCache<T>& cache) {
-    const Shape shape = to_shape(cache.x.shape());
+    const Shape shape = cache.x.shape();
     const ChannelLayout L = channel_layout("batchnorm_backward_stages", shape, cache.axes);
     const std::size_t C = L.channels;
     const std::size_t I = L.inner;

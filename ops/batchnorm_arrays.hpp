@@ -1,9 +1,9 @@
 // Batch normalisation on plain arrays, in the style of the cs231n assignment: forward returns the
 // output and a cache, backward takes dL/dy and the cache and returns dx, dgamma, dbeta. The same
-// tuned loops as the fused tape node (ops/batchnorm_kernels.hpp); no tape involved.
+// tuned loops as the fused tape node (ops/norm_kernels.hpp); no tape involved.
 #pragma once
 
-#include "ops/batchnorm_layout.hpp"
+#include "ops/norm_layout.hpp"
 
 namespace tg {
 

@@ -36,7 +36,7 @@ bool has_shape(const Array<T>& a, const Shape& shape) {
 
 template <class T>
 Array<T> summed(const Array<T>& grad, const Shape& shape) {
-    const Shape from = to_shape(grad.shape());
+    const Shape from = grad.shape();
     if (from.size() < shape.size()) {
         throw ShapeError(fmt::format("sum_to_shape: cannot sum {} down to {}", shape_str(from),
                                      shape_str(shape)));

@@ -74,7 +74,7 @@ Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> where(const Array<bool>& cond, const Tensor<T>& a, const Tensor<T>& b) {
-    const Shape shape = broadcast_shapes("where", broadcast_shapes("where", to_shape(cond.shape()), a.shape()), b.shape());
+    const Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()), b.shape());
     const Array<bool> c = xt::broadcast(cond, shape);
     Array<T> out = xt::where(c, broadcast_to<T>(a.value(), shape), broadcast_to<T>(b.value(), shape));
     // da = g where cond, db = g where not cond, each summed back over its broadcast axes

@@ -216,7 +216,7 @@ Tensor<T> take_rows(const Tensor<T>& table, const Array<std::int64_t>& index) {
                                          index.data()[i], i, rows, rows));
         }
     }
-    Shape out = to_shape(index.shape());
+    Shape out = index.shape();
     out.insert(out.end(), ts.begin() + 1, ts.end());
     Array<T> v = tg::empty<T>(out);
     for (std::size_t i = 0; i < index.size(); ++i) {

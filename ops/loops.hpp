@@ -98,7 +98,7 @@ std::optional<Array<T>> binary_patterns(const Array<T>& a, const Array<T>& b, co
 // other, so write it for both: [](const auto& x, const auto& y) { return x + y; }.
 template <class T, class F>
 Array<T> binary(const char* op, const Array<T>& a, const Array<T>& b, F f) {
-    const Shape shape = broadcast_shapes(op, to_shape(a.shape()), to_shape(b.shape()));
+    const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
     if (std::optional<Array<T>> out = detail::binary_patterns(a, b, shape, f)) {
         return std::move(*out);
     }
@@ -108,7 +108,7 @@ Array<T> binary(const char* op, const Array<T>& a, const Array<T>& b, F f) {
 // f(a, b) element-wise for two arrays of one shape (f takes two values).
 template <class T, class F>
 Array<T> zip(const Array<T>& a, const Array<T>& b, F f) {
-    return std::move(*detail::binary_patterns(a, b, to_shape(a.shape()), f));
+    return std::move(*detail::binary_patterns(a, b, a.shape(), f));
 }
 
 // Sums of x viewed as (rows, inner) over its rows, in double: the reduction over leading axes

@@ -55,53 +55,58 @@ Tensor<T> normalized_backward_reference(const Tensor<T>& dxhat, const Tensor<T>&
     return inv_std / n * (n * dxhat - sum(dxhat, axes, true) - xhat * sum(dxhat * xhat, axes, true));
 }
 
-// ---- layouts --------------------------------------------------------------------------------
+// ---- the fused node: one recorder for the family ----------------------------------------------
 
-RowLayout layernorm_layout(const char* op, const Shape& x, const Shape& normalized_shape) {
-    const std::size_t k = normalized_shape.size();
-    if (k == 0 || k > x.size() || !std::equal(normalized_shape.begin(), normalized_shape.end(), x.end() - static_cast<long>(k))) {
-        throw ShapeError(fmt::format(
-            "{}: normalized_shape {} must be the input's trailing dimensions; got input of shape {}. Give the "
-            "last dimension (as nn.LayerNorm({}) does) or several trailing ones",
-            op, shape_str(normalized_shape), shape_str(x), x.empty() ? 0 : x.back()));
+template <class T>
+Tensor<T> record_fused_norm(Array<T> y, const char* op, const char* rule, const Tensor<T>& x,
+                            const OptionalTensor<T>& gamma, const OptionalTensor<T>& beta, const NormLayout& L,
+                            Array<double> mean, Array<double> inv_std, bool training, NormReference<T> reference,
+                            std::size_t reference_bytes) {
+    std::vector<Tensor<T>> inputs{x};
+    std::vector<Tensor<T>> saved{x};  // shared with the input, not copied
+    const std::size_t gamma_at = gamma ? inputs.size() : 0;
+    if (gamma) {
+        inputs.push_back(*gamma);
+        saved.push_back(*gamma);
     }
-    RowLayout L;
-    L.blocks = shape_numel(normalized_shape);
-    L.rows = L.blocks ? shape_numel(x) / L.blocks : 0;
-    if (L.blocks == 1) {
-        throw ValueError(fmt::format(
-            "{}: each sample's normalized_shape {} holds a single value, whose variance is 0; normalise over "
-            "more values",
-            op, shape_str(normalized_shape)));
+    const std::size_t beta_at = beta ? inputs.size() : 0;
+    if (beta) {
+        inputs.push_back(*beta);
     }
-    return L;
-}
-
-RowLayout groupnorm_layout(const char* op, const Shape& x, std::size_t groups) {
-    if (x.size() < 2) {
-        throw ShapeError(fmt::format("{}: expected an input of shape (N, C, *), got {}", op, shape_str(x)));
+    // Besides x and gamma, backward needs only the per-set mean and 1/std (in float64).
+    const std::size_t captured = (mean.size() + inv_std.size()) * sizeof(double) + reference_bytes;
+    Tensor<T> out = record<T>(
+        Tensor<T>(std::move(y)), op, std::move(inputs), std::move(saved), rule,
+        [L, gamma_at, beta_at, training, mean = std::move(mean), inv_std = std::move(inv_std),
+         reference = std::move(reference)](const Node<T>& n, const Tensor<T>& g) {
+            Grads<T> grads(n.inputs.size(), Tensor<T>::none());
+            const bool want_dx = n.needs_grad(0);
+            const bool want_dgamma = gamma_at && n.needs_grad(gamma_at), want_dbeta = beta_at && n.needs_grad(beta_at);
+            if (grad_enabled()) {  // under create_graph: the closed form as ops, differentiable again
+                const OptionalTensor<T> gm = gamma_at ? OptionalTensor<T>(n.saved(1)) : std::nullopt;
+                NormGradTensors<T> r = reference(g, n.saved(0), gm);
+                grads[0] = want_dx ? r.dx : Tensor<T>::none();
+                if (want_dgamma) grads[gamma_at] = r.dgamma;
+                if (want_dbeta) grads[beta_at] = r.dbeta;
+                return grads;
+            }
+            // an ordinary backward: the tuned kernels
+            const Shape param_shape = gamma_at ? n.input_shape(gamma_at) : beta_at ? n.input_shape(beta_at) : Shape{0};
+            Array<T> dx = tg::empty<T>(want_dx ? n.input_shape(0) : Shape{0});
+            Array<T> dgamma = tg::empty<T>(want_dgamma ? param_shape : Shape{0});
+            Array<T> dbeta = tg::empty<T>(want_dbeta ? param_shape : Shape{0});
+            norm_backward(g.value().data(), n.saved_value(0).data(), L, mean.data(), inv_std.data(),
+                          gamma_at ? n.saved_value(1).data() : nullptr, training, want_dx ? dx.data() : nullptr,
+                          want_dgamma ? dgamma.data() : nullptr, want_dbeta ? dbeta.data() : nullptr);
+            if (want_dx) grads[0] = Tensor<T>(std::move(dx));
+            if (want_dgamma) grads[gamma_at] = Tensor<T>(std::move(dgamma));
+            if (want_dbeta) grads[beta_at] = Tensor<T>(std::move(dbeta));
+            return grads;
+        });
+    if (out.grad_fn()) {
+        out.grad_fn()->captured_bytes = captured;
     }
-    const std::size_t c = x[1];
-    if (groups == 0 || c % groups != 0) {
-        throw ValueError(fmt::format(
-            "{}: {} channels do not split into {} groups; num_groups must divide the channels (input of shape {})",
-            op, c, groups, shape_str(x)));
-    }
-    RowLayout L;
-    L.groups = groups;
-    L.blocks = c / groups;
-    L.inner = 1;
-    for (std::size_t a = 2; a < x.size(); ++a) {
-        L.inner *= x[a];
-    }
-    L.rows = x[0] * groups;
-    if (L.count() == 1) {
-        throw ValueError(fmt::format(
-            "{}: each group holds a single value ({} channels in {} groups, input of shape {}), whose variance is "
-            "0; use fewer groups or a larger input",
-            op, c, groups, shape_str(x)));
-    }
-    return L;
+    return out;
 }
 
 namespace {
@@ -174,67 +179,7 @@ Tensor<T> affine(Tensor<T> xhat, const OptionalTensor<T>& gamma, const OptionalT
     return gamma || beta ? xhat.named("y") : xhat;
 }
 
-// One node for the whole normalisation: y already computed by the kernels; its backward is the
-// closed form, by the kernels in an ordinary backward and by `reference` (the closed form as ops)
-// under create_graph, which returns dx, dgamma, dbeta.
-template <class T, class Reference>
-Tensor<T> rownorm_node(Array<T> y, const char* op, const char* rule, const Tensor<T>& x, const OptionalTensor<T>& gamma,
-                       const OptionalTensor<T>& beta, const RowLayout& L, Array<double> mean, Array<double> inv_std,
-                       Reference reference) {
-    std::vector<Tensor<T>> inputs{x};
-    std::vector<Tensor<T>> saved{x};
-    const std::size_t gamma_at = gamma ? inputs.size() : 0;
-    if (gamma) {
-        inputs.push_back(*gamma);
-        saved.push_back(*gamma);
-    }
-    const std::size_t beta_at = beta ? inputs.size() : 0;
-    if (beta) {
-        inputs.push_back(*beta);
-    }
-    const std::size_t captured = (mean.size() + inv_std.size()) * sizeof(double);
-    Tensor<T> out = record<T>(
-        Tensor<T>(std::move(y)), op, std::move(inputs), std::move(saved), rule,
-        [L, gamma_at, beta_at, mean = std::move(mean), inv_std = std::move(inv_std), reference](
-            const Node<T>& n, const Tensor<T>& g) {
-            Grads<T> grads(n.inputs.size(), Tensor<T>::none());
-            const bool want_dx = n.needs_grad(0);
-            const bool want_dgamma = gamma_at && n.needs_grad(gamma_at), want_dbeta = beta_at && n.needs_grad(beta_at);
-            if (grad_enabled()) {  // under create_graph: the closed form as ops
-                const OptionalTensor<T> gm = gamma_at ? OptionalTensor<T>(n.saved(1)) : std::nullopt;
-                auto [dx, dgamma, dbeta] = reference(g, n.saved(0), gm);
-                grads[0] = want_dx ? dx : Tensor<T>::none();
-                if (want_dgamma) grads[gamma_at] = dgamma;
-                if (want_dbeta) grads[beta_at] = dbeta;
-                return grads;
-            }
-            const Shape param_shape = gamma_at ? n.input_shape(gamma_at) : beta_at ? n.input_shape(beta_at) : Shape{0};
-            Array<T> dx = tg::empty<T>(want_dx ? n.input_shape(0) : Shape{0});
-            Array<T> dgamma = tg::empty<T>(want_dgamma ? param_shape : Shape{0});
-            Array<T> dbeta = tg::empty<T>(want_dbeta ? param_shape : Shape{0});
-            rownorm_backward(g.value().data(), n.saved_value(0).data(), L, mean.data(), inv_std.data(),
-                             gamma_at ? n.saved_value(1).data() : nullptr, want_dx ? dx.data() : nullptr,
-                             want_dgamma ? dgamma.data() : nullptr, want_dbeta ? dbeta.data() : nullptr);
-            if (want_dx) grads[0] = Tensor<T>(std::move(dx));
-            if (want_dgamma) grads[gamma_at] = Tensor<T>(std::move(dgamma));
-            if (want_dbeta) grads[beta_at] = Tensor<T>(std::move(dbeta));
-            return grads;
-        });
-    if (out.grad_fn()) {
-        out.grad_fn()->captured_bytes = captured;
-    }
-    return out;
-}
 
-template <class T>
-const T* data_or_null(const OptionalTensor<T>& p) {
-    return p ? p->value().data() : nullptr;
-}
-
-template <class T>
-struct ReferenceGrads {
-    Tensor<T> dx, dgamma, dbeta;
-};
 
 }  // namespace
 
@@ -253,27 +198,27 @@ Tensor<T> layernorm_composite(const Tensor<T>& x, const Shape& normalized_shape,
 template <class T>
 Tensor<T> layernorm_fused(const Tensor<T>& x, const Shape& normalized_shape, const OptionalTensor<T>& gamma,
                           const OptionalTensor<T>& beta, double eps) {
-    const RowLayout L = layernorm_layout("layernorm_fused", x.shape(), normalized_shape);
+    const NormLayout L = layernorm_layout("layernorm_fused", x.shape(), normalized_shape);
     check_param("layernorm_fused", "gamma", gamma, normalized_shape);
     check_param("layernorm_fused", "beta", beta, normalized_shape);
-    Array<double> mean = tg::empty<double>({L.rows});
-    Array<double> inv_std = tg::empty<double>({L.rows});
+    Array<double> mean = tg::empty<double>({L.sets()}), var = tg::empty<double>({L.sets()});
+    Array<double> inv_std = tg::empty<double>({L.sets()});
     Array<T> y = tg::empty<T>(x.shape());
-    rownorm_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps, mean.data(), inv_std.data(),
-                    y.data());
+    norm_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps, mean.data(), var.data(),
+                 inv_std.data(), y.data());
     const std::size_t k = normalized_shape.size();
     auto reference = [k, eps](const Tensor<T>& g, const Tensor<T>& xs, const OptionalTensor<T>& gm) {
         const std::vector<int> over = trailing_axes(xs.dim(), k), across = leading_axes(xs.dim(), k);
         Tensor<T> xhat;
-        ReferenceGrads<T> r;
+        NormGradTensors<T> r;
         r.dx = normalized_backward_reference(gm ? g * *gm : g, xs, over, eps, &xhat);
         r.dgamma = sum_over(g * xhat, across);  // one sample alone: no leading axes to sum over
         r.dbeta = sum_over(g, across);
         return r;
     };
-    return rownorm_node(std::move(y), "layer_norm", "dx = inv_std/N * (N*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), "
+    return record_fused_norm<T>(std::move(y), "layer_norm", "dx = inv_std/N * (N*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), "
                         "dxhat = g*gamma; dgamma = sum(g*xhat), dbeta = sum(g) over the leading dims",
-                        x, gamma, beta, L, std::move(mean), std::move(inv_std), reference);
+                        x, gamma, beta, L, std::move(mean), std::move(inv_std), true, reference);
 }
 
 // ---- group norm -----------------------------------------------------------------------------
@@ -298,30 +243,30 @@ Tensor<T> groupnorm_composite(const Tensor<T>& x, std::size_t groups, const Opti
 template <class T>
 Tensor<T> groupnorm_fused(const Tensor<T>& x, std::size_t groups, const OptionalTensor<T>& gamma,
                           const OptionalTensor<T>& beta, double eps) {
-    const RowLayout L = groupnorm_layout("groupnorm_fused", x.shape(), groups);
+    const NormLayout L = groupnorm_layout("groupnorm_fused", x.shape(), groups);
     const Shape channels{x.shape()[1]};
     check_param("groupnorm_fused", "gamma", gamma, channels);
     check_param("groupnorm_fused", "beta", beta, channels);
-    Array<double> mean = tg::empty<double>({L.rows});
-    Array<double> inv_std = tg::empty<double>({L.rows});
+    Array<double> mean = tg::empty<double>({L.sets()}), var = tg::empty<double>({L.sets()});
+    Array<double> inv_std = tg::empty<double>({L.sets()});
     Array<T> y = tg::empty<T>(x.shape());
-    rownorm_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps, mean.data(), inv_std.data(),
-                    y.data());
+    norm_forward(x.value().data(), L, data_or_null(gamma), data_or_null(beta), eps, mean.data(), var.data(),
+                 inv_std.data(), y.data());
     auto reference = [groups, eps](const Tensor<T>& g, const Tensor<T>& xs, const OptionalTensor<T>& gm) {
         const Shape& s = xs.shape();
         const std::vector<long> full(s.begin(), s.end());
         const std::vector<long> rows = group_rows(s, groups);
         const Tensor<T> dxhat = gm ? g * per_channel(*gm, xs.dim()) : g;
         Tensor<T> xhat_g;
-        ReferenceGrads<T> r;
+        NormGradTensors<T> r;
         r.dx = reshape(normalized_backward_reference(reshape(dxhat, rows), reshape(xs, rows), {2}, eps, &xhat_g), full);
         r.dgamma = sum(g * reshape(xhat_g, full), all_but_channels(xs.dim()));
         r.dbeta = sum(g, all_but_channels(xs.dim()));
         return r;
     };
-    return rownorm_node(std::move(y), "group_norm", "dx = inv_std/N * (N*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)) per "
+    return record_fused_norm<T>(std::move(y), "group_norm", "dx = inv_std/N * (N*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)) per "
                         "group, dxhat = g*gamma; dgamma = sum(g*xhat), dbeta = sum(g) per channel",
-                        x, gamma, beta, L, std::move(mean), std::move(inv_std), reference);
+                        x, gamma, beta, L, std::move(mean), std::move(inv_std), true, reference);
 }
 
 // ---- on plain arrays ------------------------------------------------------------------------
@@ -329,13 +274,13 @@ Tensor<T> groupnorm_fused(const Tensor<T>& x, std::size_t groups, const Optional
 namespace {
 
 template <class T>
-std::pair<Array<T>, NormCache<T>> rownorm_arrays(const char* op, const Array<T>& x, const Array<T>& gamma,
-                                                 const Array<T>& beta, const RowLayout& L, Shape param_shape,
+std::pair<Array<T>, NormCache<T>> sample_norm_arrays(const char* op, const Array<T>& x, const Array<T>& gamma,
+                                                 const Array<T>& beta, const NormLayout& L, Shape param_shape,
                                                  double eps) {
     for (const auto& [what, p] : {std::pair<const char*, const Array<T>*>{"gamma", &gamma}, {"beta", &beta}}) {
-        if (p->size() != 0 && to_shape(p->shape()) != param_shape) {
+        if (p->size() != 0 && p->shape() != param_shape) {
             throw ShapeError(fmt::format("{}: {} must have shape {} (or be empty: no affine), got {}", op, what,
-                                         shape_str(param_shape), shape_str(to_shape(p->shape()))));
+                                         shape_str(param_shape), shape_str(p->shape())));
         }
     }
     NormCache<T> c;
@@ -343,26 +288,27 @@ std::pair<Array<T>, NormCache<T>> rownorm_arrays(const char* op, const Array<T>&
     c.gamma = gamma;
     c.layout = L;
     c.param_shape = std::move(param_shape);
-    c.mean = tg::empty<double>({L.rows});
-    c.inv_std = tg::empty<double>({L.rows});
+    c.mean = tg::empty<double>({L.sets()});
+    c.inv_std = tg::empty<double>({L.sets()});
+    Array<double> var = tg::empty<double>({L.sets()});
     Array<T> y = tg::empty<T>(x.shape());
-    rownorm_forward(x.data(), L, gamma.size() ? gamma.data() : nullptr, beta.size() ? beta.data() : nullptr, eps,
-                    c.mean.data(), c.inv_std.data(), y.data());
+    norm_forward(x.data(), L, gamma.size() ? gamma.data() : nullptr, beta.size() ? beta.data() : nullptr, eps,
+                 c.mean.data(), var.data(), c.inv_std.data(), y.data());
     return {std::move(y), std::move(c)};
 }
 
 template <class T>
-NormGrads<T> rownorm_arrays_backward(const char* op, const Array<T>& dout, const NormCache<T>& c) {
+NormGrads<T> sample_norm_backward_arrays(const char* op, const Array<T>& dout, const NormCache<T>& c) {
     if (dout.shape() != c.x.shape()) {
         throw ShapeError(fmt::format("{}: dout must have the input's shape; expected {}, got {}", op,
-                                     shape_str(to_shape(c.x.shape())), shape_str(to_shape(dout.shape()))));
+                                     shape_str(c.x.shape()), shape_str(dout.shape())));
     }
     NormGrads<T> g;
     g.dx = tg::empty<T>(c.x.shape());
     g.dgamma = tg::empty<T>(c.param_shape);
     g.dbeta = tg::empty<T>(c.param_shape);
-    rownorm_backward(dout.data(), c.x.data(), c.layout, c.mean.data(), c.inv_std.data(),
-                     c.gamma.size() ? c.gamma.data() : nullptr, g.dx.data(), g.dgamma.data(), g.dbeta.data());
+    norm_backward(dout.data(), c.x.data(), c.layout, c.mean.data(), c.inv_std.data(),
+                  c.gamma.size() ? c.gamma.data() : nullptr, true, g.dx.data(), g.dgamma.data(), g.dbeta.data());
     return g;
 }
 
@@ -371,31 +317,34 @@ NormGrads<T> rownorm_arrays_backward(const char* op, const Array<T>& dout, const
 template <class T>
 std::pair<Array<T>, NormCache<T>> layernorm_forward(const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
                                                     const Shape& normalized_shape, double eps) {
-    const RowLayout L = layernorm_layout("layernorm_forward", to_shape(x.shape()), normalized_shape);
-    return rownorm_arrays("layernorm_forward", x, gamma, beta, L, normalized_shape, eps);
+    const NormLayout L = layernorm_layout("layernorm_forward", x.shape(), normalized_shape);
+    return sample_norm_arrays("layernorm_forward", x, gamma, beta, L, normalized_shape, eps);
 }
 
 template <class T>
 std::pair<Array<T>, NormCache<T>> groupnorm_forward(const Array<T>& x, const Array<T>& gamma, const Array<T>& beta,
                                                     std::size_t groups, double eps) {
-    const RowLayout L = groupnorm_layout("groupnorm_forward", to_shape(x.shape()), groups);
-    return rownorm_arrays("groupnorm_forward", x, gamma, beta, L, Shape{x.shape()[1]}, eps);
+    const NormLayout L = groupnorm_layout("groupnorm_forward", x.shape(), groups);
+    return sample_norm_arrays("groupnorm_forward", x, gamma, beta, L, Shape{x.shape()[1]}, eps);
 }
 
 template <class T>
 NormGrads<T> layernorm_backward(const Array<T>& dout, const NormCache<T>& cache) {
-    return rownorm_arrays_backward("layernorm_backward", dout, cache);
+    return sample_norm_backward_arrays("layernorm_backward", dout, cache);
 }
 
 template <class T>
 NormGrads<T> groupnorm_backward(const Array<T>& dout, const NormCache<T>& cache) {
-    return rownorm_arrays_backward("groupnorm_backward", dout, cache);
+    return sample_norm_backward_arrays("groupnorm_backward", dout, cache);
 }
 
 #define TG_INSTANTIATE(T)                                                                                          \
     template NormGraph<T> normalize_composite(const Tensor<T>&, const std::vector<int>&, bool, double);            \
     template Tensor<T> normalized_backward_reference(const Tensor<T>&, const Tensor<T>&, const std::vector<int>&, \
                                                      double, Tensor<T>*);                                          \
+    template Tensor<T> record_fused_norm(Array<T>, const char*, const char*, const Tensor<T>&,                        \
+                                         const OptionalTensor<T>&, const OptionalTensor<T>&, const NormLayout&,         \
+                                         Array<double>, Array<double>, bool, NormReference<T>, std::size_t);           \
     template Tensor<T> layernorm_composite(const Tensor<T>&, const Shape&, const OptionalTensor<T>&,               \
                                            const OptionalTensor<T>&, double);                                      \
     template Tensor<T> layernorm_fused(const Tensor<T>&, const Shape&, const OptionalTensor<T>&,                   \

@@ -14,6 +14,7 @@
 // over the same N values (derived in ops/norm.cpp).
 #pragma once
 
+#include <functional>
 #include <optional>
 
 #include "core/tensor.hpp"
@@ -23,6 +24,12 @@ namespace tg {
 
 template <class T>
 using OptionalTensor = std::optional<Tensor<T>>;
+
+// The parameter's values, or null when there is none (no affine).
+template <class T>
+const T* data_or_null(const OptionalTensor<T>& p) {
+    return p ? p->value().data() : nullptr;
+}
 
 // The textbook graph over `axes`: mu -> xc -> sigma2 -> std -> xhat, each a named primitive op.
 // With keepdims the statistics keep the reduced axes as size 1, so that they broadcast against x
@@ -40,6 +47,29 @@ NormGraph<T> normalize_composite(const Tensor<T>& x, const std::vector<int>& axe
 template <class T>
 Tensor<T> normalized_backward_reference(const Tensor<T>& dxhat, const Tensor<T>& x, const std::vector<int>& axes,
                                         double eps, Tensor<T>* xhat = nullptr);
+
+// ---- the fused node, one recorder for every member ------------------------------------------
+
+template <class T>
+struct NormGradTensors {
+    Tensor<T> dx, dgamma, dbeta;  // dgamma and dbeta of gamma's shape
+};
+
+// A member's closed form as ops: (g, x, gamma) -> dx, dgamma, dbeta.
+template <class T>
+using NormReference = std::function<NormGradTensors<T>(const Tensor<T>& g, const Tensor<T>& x, const OptionalTensor<T>& gamma)>;
+
+// Records y, already computed by the kernels from x with one mean and 1/std per set of `layout`,
+// as one node `op` with inputs x, gamma and beta (each optional parameter only if given). Its
+// backward is the closed form: the kernels (norm_backward) in an ordinary backward, `reference`
+// under create_graph, so that the gradient keeps its dependence on x and can be differentiated
+// again. `training`: the statistics are x's own (else constants); `reference_bytes`: the arrays
+// the reference holds itself, counted in the node's saved bytes.
+template <class T>
+Tensor<T> record_fused_norm(Array<T> y, const char* op, const char* rule, const Tensor<T>& x,
+                            const OptionalTensor<T>& gamma, const OptionalTensor<T>& beta, const NormLayout& layout,
+                            Array<double> mean, Array<double> inv_std, bool training, NormReference<T> reference,
+                            std::size_t reference_bytes = 0);
 
 // Layer norm: statistics over the trailing dimensions `normalized_shape` (PyTorch's
 // F.layer_norm); gamma and beta of normalized_shape, or none.
@@ -59,21 +89,15 @@ template <class T>
 Tensor<T> groupnorm_fused(const Tensor<T>& x, std::size_t groups, const OptionalTensor<T>& gamma,
                           const OptionalTensor<T>& beta, double eps);
 
-// The rows layer norm and group norm normalise (ops/norm_kernels.hpp), checked: ShapeError when
-// normalized_shape is not x's trailing dimensions, ValueError when the channels do not split into
-// the groups or a row would hold a single value (its variance is 0, its gradient meaningless).
-RowLayout layernorm_layout(const char* op, const Shape& x, const Shape& normalized_shape);
-RowLayout groupnorm_layout(const char* op, const Shape& x, std::size_t groups);
-
 // ---- on plain arrays, in the style of the cs231n assignment --------------------------------
 
 template <class T>
 struct NormCache {
     Array<T> x;
     Array<T> gamma;          // empty without affine
-    Array<double> mean;      // per row
-    Array<double> inv_std;   // per row: 1 / sqrt(var + eps), the biased variance
-    RowLayout layout;
+    Array<double> mean;      // per set (sample, or sample and group)
+    Array<double> inv_std;   // per set: 1 / sqrt(var + eps), the biased variance
+    NormLayout layout;
     Shape param_shape;       // the shape of gamma, beta, dgamma and dbeta
 };
 

@@ -1,38 +1,40 @@
-// The tuned loops of layer norm and group norm: each normalises rows of x on their own (a sample's
-// trailing dimensions, or a sample's group of channels), where batch norm normalises across the
-// batch. They compute the closed form derived in ops/norm.cpp in two passes over a row for the
-// forward and two for the backward, per-row sums in float64, rows shared among threads for large
-// inputs.
+// The tuned loops of the normalisation family: batch norm, layer norm and group norm, each laid
+// out by a NormLayout (ops/norm_layout.hpp). They compute the closed form derived in ops/norm.cpp
+// (and run there as ops under create_graph, tested equal to these): per set, a mean and a
+// variance; then y = (x - mean) * gamma * inv_std + beta; backward,
+//   dL/dx = inv_std dL/dxhat + dL/dsigma2 * 2 (x - mean) / N + dL/dmu / N,   dL/dxhat = gamma dy.
+// The statistics and the per-set sums are kept in float64 whatever T is; large inputs are shared
+// among threads, with results that do not depend on which thread finished first.
 #pragma once
 
-#include "core/tensor.hpp"
+#include "ops/norm_layout.hpp"
 
 namespace tg {
 
-// x viewed as `rows` rows normalised on their own, each of `blocks` blocks of `inner` contiguous
-// values; the affine parameters are indexed by (row % groups) * blocks + block.
-//   layer norm: a row is a sample's normalized_shape, groups = 1, blocks = its size, inner = 1
-//               (gamma and beta have one value per position of the row);
-//   group norm: a row is one group of one sample, groups = G, blocks = C / G channels, inner =
-//               the spatial size (gamma and beta have one value per channel).
-struct RowLayout {
-    std::size_t rows = 0;
-    std::size_t groups = 1;
-    std::size_t blocks = 1;
-    std::size_t inner = 1;
-    std::size_t count() const { return blocks * inner; }    // values per row (N in the closed form)
-    std::size_t params() const { return groups * blocks; }  // values of gamma and of beta
-};
+// 1 / sqrt(var + eps) for each value of var.
+Array<double> inv_std_of(const Array<double>& var, double eps);
 
-// mean[r], inv_std[r] = 1/sqrt(var[r] + eps) (the biased variance) and y = xhat * gamma + beta;
-// gamma and beta may be null (no affine).
+// The mean and the biased variance of each set, in one pass over x.
 template <class T>
-void rownorm_forward(const T* x, const RowLayout& layout, const T* gamma, const T* beta, double eps,
-                     double* mean, double* inv_std, T* y);
+void norm_stats(const T* x, const NormLayout& layout, double* mean, double* var);
 
-// dx, dgamma and dbeta from dy, each skipped if its pointer is null.
+// y = (x - mean) * gamma * inv_std + beta with given statistics (one per set); gamma and beta may
+// be null (no affine).
 template <class T>
-void rownorm_backward(const T* dy, const T* x, const RowLayout& layout, const double* mean,
-                      const double* inv_std, const T* gamma, T* dx, T* dgamma, T* dbeta);
+void norm_apply(const T* x, const NormLayout& layout, const double* mean, const double* inv_std, const T* gamma,
+                const T* beta, T* y);
+
+// Training forward in one call: norm_stats, inv_std = 1 / sqrt(var + eps) and norm_apply (per
+// sample, each set is normalised while it is still in cache).
+template <class T>
+void norm_forward(const T* x, const NormLayout& layout, const T* gamma, const T* beta, double eps, double* mean,
+                  double* var, double* inv_std, T* y);
+
+// dx, dgamma and dbeta from dy, each skipped if its pointer is null. `training`: the statistics
+// were the batch's own, so dL/dx includes their dependence on x (dL/dsigma2 and dL/dmu); otherwise
+// they were constants (evaluation mode) and dL/dx = inv_std dL/dxhat.
+template <class T>
+void norm_backward(const T* dy, const T* x, const NormLayout& layout, const double* mean, const double* inv_std,
+                   const T* gamma, bool training, T* dx, T* dgamma, T* dbeta);
 
 }  // namespace tg

@@ -68,7 +68,7 @@ std::string index_str(const Shape& shape, std::size_t flat) {
 
 // Why a shape cannot be the quantity's, with the usual cause.
 std::string shape_problem(const Quantity& q, const Shape& given) {
-    const Shape want = to_shape(q.expected.shape());
+    const Shape want = q.expected.shape();
     const std::string what = q.symbol + " has " +
                              (want.size() == 1 ? fmt::format("one value per feature, {}", shape_str(want))
                                                : fmt::format("shape {}", shape_str(want)));
@@ -136,7 +136,7 @@ CheckRow grade(const Quantity& q, const std::string& dir, const CheckOptions& o,
     row.file = q.file + ".npy";
     row.symbol = q.symbol;
     row.forward = q.forward;
-    row.expected_shape = to_shape(q.expected.shape());
+    row.expected_shape = q.expected.shape();
     const std::string path = (std::filesystem::path(dir) / row.file).string();
     if (!std::filesystem::exists(path)) {
         return row;
@@ -160,7 +160,7 @@ CheckRow grade(const Quantity& q, const std::string& dir, const CheckOptions& o,
         row.problem = fmt::format("{} holds NaN ({} of {} values)", row.file, nans, given.size());
         return row;
     }
-    const Shape gs = to_shape(given.shape());
+    const Shape gs = given.shape();
     if (squeezed(gs) != squeezed(row.expected_shape)) {
         row.problem = shape_problem(q, gs);
         return row;
@@ -251,7 +251,7 @@ CheckResult check_gradients(const std::vector<Quantity>& quantities, const std::
         if (r.rows[k].problem.empty()) {
             for (std::size_t i = 0; i < e.size() && r.samples.size() < 4; ++i) {
                 if (!(std::abs(g.data()[i] - e.data()[i]) <= options.atol + options.rtol * std::abs(e.data()[i]))) {
-                    r.samples.push_back({index_str(to_shape(e.shape()), i), e.data()[i], g.data()[i]});
+                    r.samples.push_back({index_str(e.shape(), i), e.data()[i], g.data()[i]});
                 }
             }
         }

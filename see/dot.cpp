@@ -93,7 +93,7 @@ std::string to_dot(const Tensor<T>& root, const DotOptions& options) {
         const TensorImpl<T>& t = *tape[i].tensor;
         const Array<T>& v = t.data->array;
         const std::string label =
-            box_label(fmt::format("<b>{}</b>  {} {}", html(tape[i].label), shape_str(to_shape(v.shape())), dtype_name<T>()),
+            box_label(fmt::format("<b>{}</b>  {} {}", html(tape[i].label), shape_str(v.shape()), dtype_name<T>()),
                       options.values ? &v : nullptr, options.grads && t.grad ? &t.grad->value() : nullptr,
                       options.max_values, false);
         // parameters blue, data white, constants grey, named intermediates yellow

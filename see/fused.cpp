@@ -6,7 +6,7 @@
 
 #include "ops/batchnorm.hpp"
 #include "ops/batchnorm_arrays.hpp"
-#include "ops/batchnorm_layout.hpp"
+#include "ops/norm_layout.hpp"
 #include "ops/broadcast.hpp"
 #include "see/textbook.hpp"
 #include "see/trace.hpp"
@@ -68,7 +68,7 @@ struct StageList {
 template <class T>
 std::vector<FusedStage<T>> row_stages(const NormCase<T>& c) {
     StageList<T> list{composite_quantities(c), {}};
-    const Shape xs = to_shape(c.x.shape());
+    const Shape xs = c.x.shape();
     auto add = [&](const char* name, const std::string& formula, Array<T> value, const char* equals, bool full) {
         if (full) {
             value.reshape(xs);  // from the (sets, N) view back to x's shape
@@ -168,7 +168,7 @@ std::vector<FusedStage<T>> fused_stages(const NormCase<T>& c) {
     add("sum(g * xhat)", "sum of dL/dy * xhat over the batch", sum_gx, "dL/dgamma");
     add("inv_std", "1 / sqrt(sigma2 + eps), sigma2 the biased batch variance", inv_std, "1 / std");
     const Array<T> t1 = k * g;
-    const Array<T> t2 = broadcast_to<T>(Array<T>(-k * inv_n * spread(sum_g)), to_shape(c.x.shape()));
+    const Array<T> t2 = broadcast_to<T>(Array<T>(-k * inv_n * spread(sum_g)), c.x.shape());
     const Array<T> t3 = -k * inv_n * xhat * spread(sum_gx);
     add("term 1", "gamma * inv_std * g", t1, "dL/dX from xhat");
     add("term 2", "-gamma * inv_std / N * sum(g)", t2, "dL/dX from mu");

@@ -29,7 +29,7 @@ const EmbeddedFile assets[] = {
 template <class T>
 nlohmann::json page_array(const Array<T>& a, std::size_t limit) {
     nlohmann::json j;
-    j["shape"] = to_shape(a.shape());
+    j["shape"] = a.shape();
     if (a.size() > limit) {
         const Summary s = summarise(a);
         j["summary"] = {{"min", s.min}, {"max", s.max}, {"mean", s.mean}, {"norm", s.norm}};
@@ -68,7 +68,7 @@ std::string page_svg(const Trace<T>& trace, const std::map<std::size_t, Array<T>
         const std::string head = f.op.empty() ? f.output : f.output + " = " + f.expression;
         const auto grad = grads.find(i);
         dot += fmt::format("  t{} [fillcolor={}, margin=\"0.05,0.02\", label=<{}>];\n", i, fill,
-                           box_label(fmt::format("<b>{}</b>  {}", html_escape(head), shape_str(to_shape(f.value.shape()))),
+                           box_label(fmt::format("<b>{}</b>  {}", html_escape(head), shape_str(f.value.shape())),
                                      &f.value, grad == grads.end() ? nullptr : &grad->second, box_values, true));
         for (std::size_t in : f.inputs) {
             dot += fmt::format("  t{} -> t{};\n", in, i);

@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "ops/batchnorm_arrays.hpp"
-#include "ops/batchnorm_layout.hpp"
+#include "ops/norm_layout.hpp"
 #include "ops/broadcast.hpp"
 #include "ops/norm.hpp"
 
@@ -87,7 +87,7 @@ Shape NormCase<T>::param_shape() const {
 
 template <class T>
 Shape NormCase<T>::stat_shape() const {
-    const Shape s = to_shape(x.shape());
+    const Shape s = x.shape();
     switch (kind) {
         case NormKind::batch: return {s[1]};
         case NormKind::layer: return Shape(s.begin(), s.end() - static_cast<long>(normalized_shape.size()));
@@ -115,7 +115,7 @@ std::string NormCase<T>::title() const {
 
 template <class T>
 std::string NormCase<T>::reading() const {
-    const Shape s = to_shape(x.shape());
+    const Shape s = x.shape();
     const std::size_t rank = s.size();
     const std::size_t n = set_size();
     const Shape stat = stat_shape();
@@ -176,7 +176,7 @@ Array<T> NormCase<T>::reference_forward(const Array<T>& xv, const Array<T>& g, c
 
 template <class T>
 Array<T> param_full(const NormCase<T>& c, const Array<T>& p) {
-    const Shape xs = to_shape(c.x.shape());
+    const Shape xs = c.x.shape();
     if (c.kind == NormKind::layer) {
         return broadcast_to<T>(p, xs);
     }

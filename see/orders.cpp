@@ -38,7 +38,7 @@ template <class T>
 Derivatives<T> derivatives(const NormCase<T>& c, nn::BatchNormImpl impl, int order, int upto, double step) {
     auto bn = c.make_norm(impl);
     OptionalTensor<T>& weight = *bn.weight;
-    const Shape xs = to_shape(c.x.shape());
+    const Shape xs = c.x.shape();
     const Array<T> vx = direction<T>(xs, 1), wx = direction<T>(xs, 3);
     Array<T> x0 = c.x;
     if (step != 0) {
@@ -188,7 +188,7 @@ OrderReport compare_orders(const NormCase<T>& c, int order, const ReportOptions&
     OrderReport r;
     r.order = order;
     r.dtype = dtype_name<T>();
-    r.shape = to_shape(c.x.shape());
+    r.shape = c.x.shape();
     r.what = c.title();
     r.training = c.training;
     r.repeats = options.repeats;

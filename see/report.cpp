@@ -9,7 +9,7 @@
 #include <unordered_set>
 
 #include "ops/batchnorm_arrays.hpp"
-#include "ops/batchnorm_layout.hpp"
+#include "ops/norm_layout.hpp"
 #include "see/html.hpp"
 #include "see/tape.hpp"
 #include "see/values.hpp"
@@ -20,7 +20,7 @@ template <class T>
 ReportRow compare_arrays(const std::string& quantity, const Array<T>& c, const Array<T>& f) {
     if (c.shape() != f.shape()) {
         throw ShapeError(fmt::format("compare: {} has shape {} in the composite and {} in the fused", quantity,
-                                     shape_str(to_shape(c.shape())), shape_str(to_shape(f.shape()))));
+                                     shape_str(c.shape()), shape_str(f.shape())));
     }
     ReportRow r;
     r.quantity = quantity;
@@ -195,7 +195,7 @@ template <class T>
 Report compare_norm(const NormCase<T>& c, const ReportOptions& options) {
     Report r;
     r.dtype = dtype_name<T>();
-    r.shape = to_shape(c.x.shape());
+    r.shape = c.x.shape();
     r.what = c.title();
     r.training = c.training;
     r.repeats = options.repeats;

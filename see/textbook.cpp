@@ -38,7 +38,7 @@ std::vector<TextbookLine<T>> textbook_lines(const Trace<T>& trace, NormKind kind
     const Array<T> from_xhat = need(trace.contribution(xhat_name, "xc"), "contribution from xhat to xc")->grad;
     const Array<T> from_sigma2 = need(trace.contribution(square, "xc"), "contribution from sigma2 to xc")->grad;
     const Array<T> dmu = upstream("mu");
-    const Shape mu_shape = to_shape(dmu.shape());
+    const Shape mu_shape = dmu.shape();
 
     // Where each value comes from: steps are numbered as the trace prints them.
     auto step_of = [&](const std::string& name) {

@@ -93,7 +93,7 @@ public:
             }
             const std::size_t to = at_.at(node.inputs[k].get());
             s.sent.push_back(Contribution<T>{s.output, tape_[to].label, contributions[k].value(),
-                                             broadcast_note(node.input_shape(k), to_shape(upstream.shape()), node.op), to});
+                                             broadcast_note(node.input_shape(k), upstream.shape(), node.op), to});
             if (received_[to].empty()) {
                 order_.push_back(to);
             }

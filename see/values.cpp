@@ -56,14 +56,14 @@ std::string show(const Array<T>& a, std::size_t max_values) {
         return out;
     }
     const Summary s = summarise(a);
-    return fmt::format("{} min {:.4g} max {:.4g} mean {:.4g} norm {:.4g}", shape_str(to_shape(a.shape())),
+    return fmt::format("{} min {:.4g} max {:.4g} mean {:.4g} norm {:.4g}", shape_str(a.shape()),
                        s.min, s.max, s.mean, s.norm);
 }
 
 template <class T>
 nlohmann::json to_json(const Array<T>& a, std::size_t max_values) {
     nlohmann::json j;
-    j["shape"] = to_shape(a.shape());
+    j["shape"] = a.shape();
     if (a.size() <= max_values) {
         std::vector<double> v(a.begin(), a.end());
         j["values"] = v;

@@ -139,13 +139,13 @@ std::optional<WorkedElement> worked_element(const Trace<T>& trace, const TraceSt
     const std::string& op = node.op;
     const Array<T>& g = step.upstream;
     const Array<T>& y = node.value;
-    const Shape out_shape = to_shape(g.shape());
-    const Shape in_shape = to_shape(sent.grad.shape());
+    const Shape out_shape = g.shape();
+    const Shape in_shape = sent.grad.shape();
     const std::size_t flat = sent.grad.size() > 1 ? 1 : 0;
     const Index e = unravel(flat, in_shape);
     auto value_of = [&](std::size_t input) -> const Array<T>& { return trace.forward.at(node.inputs.at(input)).value; };
     auto name_of = [&](std::size_t input) { return trace.forward.at(node.inputs.at(input)).output; };
-    auto at = [](const Array<T>& a, const Index& idx) { return static_cast<double>(a.data()[ravel(idx, to_shape(a.shape()))]); };
+    auto at = [](const Array<T>& a, const Index& idx) { return static_cast<double>(a.data()[ravel(idx, a.shape())]); };
     const std::string G = "dL/d" + step.output;
 
     const std::string index = index_text(as_text(e));
@@ -160,8 +160,8 @@ std::optional<WorkedElement> worked_element(const Trace<T>& trace, const TraceSt
         }
         const double p = op == "pow" ? exponent_of(node.expression) : 0;
         const bool binary = node.inputs.size() == 2;
-        const Shape a_shape = to_shape(value_of(0).shape());
-        const Shape b_shape = binary ? to_shape(value_of(1).shape()) : Shape{};
+        const Shape a_shape = value_of(0).shape();
+        const Shape b_shape = binary ? value_of(1).shape() : Shape{};
         auto a_at = [&](const std::vector<std::string>& o) { return name_of(0) + index_text(project(o, out_shape, a_shape, std::string("0"))); };
         auto b_at = [&](const std::vector<std::string>& o) { return name_of(1) + index_text(project(o, out_shape, b_shape, std::string("0"))); };
         auto g_at = [&](const std::vector<std::string>& o) { return G + index_text(o); };

@@ -61,7 +61,7 @@ std::pair<StepResult, StepResult> run(const tg::Shape& shape, BatchNormImpl impl
         r.running_var = xt::cast<double>(bn->running->var.value());
         const tg::ChannelLayout L = tg::channel_layout("test", shape, tg::channel_axes(shape.size()));
         std::vector<double> mean(L.channels), var(L.channels);
-        tg::batchnorm_stats(x.value().data(), L, mean.data(), var.data());
+        tg::norm_stats(x.value().data(), L, mean.data(), var.data());
         std::vector<double> abs_terms(L.channels, 0.0);
         for (std::size_t o = 0; o < L.outer; ++o) {
             for (std::size_t c = 0; c < L.channels; ++c) {
@@ -188,7 +188,7 @@ TEST_CASE("dx sums to zero over the batch, and so does dx * xhat, for every chan
     }
 }
 
-// The fused node keeps its statistics in float64 and centres x in two steps (ops/batchnorm_kernels),
+// The fused node keeps its statistics in float64 and centres x in two steps (ops/norm_kernels),
 // so it normalises this data to unit variance. The composite graph's mu is itself a float32
 // tensor: rounded to float32's spacing at 1e4 (2^-10), it can be off by 2^-11 = 4.9e-4, i.e.
 // 5% of a standard deviation, which leaves y's mean off by up to 0.05 and its variance by up to

@@ -83,10 +83,10 @@ void load_model(Module<T>& model, const std::string& dir) {
                                       shape_str(t.shape())));
         }
         Array<T> a = load_npy<T>(path);
-        if (to_shape(a.shape()) != t.shape()) {
+        if (a.shape() != t.shape()) {
             throw IoError(fmt::format("load: {} has shape {} but the model's {} has shape {}; was it saved from "
                                       "another architecture?",
-                                      path, shape_str(to_shape(a.shape())), name, shape_str(t.shape())));
+                                      path, shape_str(a.shape()), name, shape_str(t.shape())));
         }
         tensors.emplace_back(t, std::move(a));
     };
@@ -104,7 +104,7 @@ void load_model(Module<T>& model, const std::string& dir) {
         }
         const Array<std::int64_t> a = load_npy<std::int64_t>(path);
         if (a.size() != 1) {
-            throw IoError(fmt::format("load: {} must hold one integer, got shape {}", path, shape_str(to_shape(a.shape()))));
+            throw IoError(fmt::format("load: {} must hold one integer, got shape {}", path, shape_str(a.shape())));
         }
         counters.emplace_back(c, a.data()[0]);
     }
