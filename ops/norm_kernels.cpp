@@ -482,23 +482,42 @@ void set_backward(const T* dy, const T* x, const NormLayout& L, std::size_t r, d
     double sum_dxhat_xhat = 0;
     if (L.inner == 1) {  // gamma varies along the set: dL/dxhat = gamma dy, summed as such
         auto xhat = [&](std::size_t k) { return ((x[k] - hi) - lo) * s; };
-        if (g) {
-            add_sums<T>(n, sum_dxhat, sum_dxhat_xhat, [&](std::size_t k) { return g[k] * dy[k]; },
-                        [&](std::size_t k) { return g[k] * dy[k] * xhat(k); });
-        } else {
-            add_sums<T>(n, sum_dxhat, sum_dxhat_xhat, [&](std::size_t k) { return dy[k]; },
-                        [&](std::size_t k) { return dy[k] * xhat(k); });
-        }
-        if (dg) {
-#pragma omp simd
-            for (std::size_t k = 0; k < n; ++k) {
-                dg[k] += static_cast<double>(dy[k] * xhat(k));
+        if (g && dg && db) {  // the common case in one sweep: the set's sums and its dgamma, dbeta terms
+            for (std::size_t start = 0; start < n; start += std::min(n - start, run<T>)) {
+                const std::size_t end = start + std::min(n - start, run<T>);
+                T r1 = 0;
+                T r2 = 0;
+#pragma omp simd reduction(+ : r1, r2)
+                for (std::size_t k = start; k < end; ++k) {
+                    const T xh = ((x[k] - hi) - lo) * s;
+                    const T dxhat = g[k] * dy[k];
+                    r1 += dxhat;
+                    r2 += dxhat * xh;
+                    dg[k] += static_cast<double>(dy[k] * xh);
+                    db[k] += static_cast<double>(dy[k]);
+                }
+                sum_dxhat += static_cast<double>(r1);
+                sum_dxhat_xhat += static_cast<double>(r2);
             }
-        }
-        if (db) {
+        } else {
+            if (g) {
+                add_sums<T>(n, sum_dxhat, sum_dxhat_xhat, [&](std::size_t k) { return g[k] * dy[k]; },
+                            [&](std::size_t k) { return g[k] * dy[k] * xhat(k); });
+            } else {
+                add_sums<T>(n, sum_dxhat, sum_dxhat_xhat, [&](std::size_t k) { return dy[k]; },
+                            [&](std::size_t k) { return dy[k] * xhat(k); });
+            }
+            if (dg) {
 #pragma omp simd
-            for (std::size_t k = 0; k < n; ++k) {
-                db[k] += static_cast<double>(dy[k]);
+                for (std::size_t k = 0; k < n; ++k) {
+                    dg[k] += static_cast<double>(dy[k] * xhat(k));
+                }
+            }
+            if (db) {
+#pragma omp simd
+                for (std::size_t k = 0; k < n; ++k) {
+                    db[k] += static_cast<double>(dy[k]);
+                }
             }
         }
         if (!dx) {
