@@ -85,9 +85,9 @@ void check_per_channel(const std::string& cmd, const std::string& option, const 
 }  // namespace
 
 // Reads a file's header, naming the option in any error.
-tg::nn::NpyInfo info_for(const std::string& cmd, const std::string& option, const std::string& path) {
+tg::io::NpyInfo info_for(const std::string& cmd, const std::string& option, const std::string& path) {
     try {
-        return tg::nn::read_npy_info(path);
+        return tg::io::read_npy_info(path);
     } catch (const tg::IoError& e) {
         throw tg::IoError(fmt::format("{}: {} {}", cmd, option, e.what()));
     }
@@ -96,13 +96,13 @@ tg::nn::NpyInfo info_for(const std::string& cmd, const std::string& option, cons
 // Loads a float array for option `option`, with the dtype of x.
 template <class T>
 Array<T> load_as(const std::string& cmd, const std::string& option, const std::string& path) {
-    const tg::nn::NpyInfo info = info_for(cmd, option, path);
+    const tg::io::NpyInfo info = info_for(cmd, option, path);
     if (info.descr != (std::is_same_v<T, float> ? "<f4" : "<f8")) {
         throw tg::DtypeError(fmt::format("{}: {} {} holds {} values but x is {}; give every file x's dtype",
-                                         cmd, option, path, tg::nn::npy_dtype_name(info.descr), tg::dtype_name<T>()));
+                                         cmd, option, path, tg::io::npy_dtype_name(info.descr), tg::dtype_name<T>()));
     }
     try {
-        return tg::nn::load_npy<T>(path);
+        return tg::io::load_npy<T>(path);
     } catch (const tg::IoError& e) {
         throw tg::IoError(fmt::format("{}: {} {}", cmd, option, e.what()));
     }
@@ -115,7 +115,7 @@ std::string case_dtype(const BnArgs& a) {
     if (a.x.empty()) {
         return "float64";
     }
-    const tg::nn::NpyInfo info = info_for(a.command, "--x", a.x);
+    const tg::io::NpyInfo info = info_for(a.command, "--x", a.x);
     if (info.descr == "<f4") {
         return "float32";
     }
@@ -123,7 +123,7 @@ std::string case_dtype(const BnArgs& a) {
         return "float64";
     }
     throw tg::DtypeError(fmt::format("{}: --x {} holds {} values; expected float32 or float64", a.command, a.x,
-                                     tg::nn::npy_dtype_name(info.descr)));
+                                     tg::io::npy_dtype_name(info.descr)));
 }
 
 tg::nn::BatchNormOptions check_bn_args(const BnArgs& a) {
@@ -249,7 +249,7 @@ int run(const BnArgs& a) {
 
     std::filesystem::create_directories(a.out);
     const std::filesystem::path out(a.out);
-    auto save = [&](const char* name, const auto& array) { tg::nn::save_npy((out / name).string(), array); };
+    auto save = [&](const char* name, const auto& array) { tg::io::save_npy((out / name).string(), array); };
     save("y.npy", y.value());
     save("dx.npy", x.grad());
     if (o.affine) {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cli/command.hpp"
-#include "nn/io/npy.hpp"
+#include "io/npy.hpp"
 #include "see/norm_case.hpp"
 
 namespace tgcli {
@@ -51,7 +51,7 @@ tg::see::NormCase<T> load_case(const BnArgs& args);
 std::string case_dtype(const BnArgs& args);
 
 // Reads a file's header, naming the command and the option in any error.
-tg::nn::NpyInfo info_for(const std::string& cmd, const std::string& option, const std::string& path);
+tg::io::NpyInfo info_for(const std::string& cmd, const std::string& option, const std::string& path);
 // Loads a float array for an option, which must have x's dtype T.
 template <class T>
 tg::Array<T> load_as(const std::string& cmd, const std::string& option, const std::string& path);

@@ -190,7 +190,7 @@ void write_csv(const std::string& path, const std::string& text) {
     if (!parent.empty()) {
         std::filesystem::create_directories(parent);
     }
-    write_file_atomically(path, {text});
+    tg::io::write_file_atomically(path, {text});
 }
 
 // What a run uses: the options given, the experiment's defaults for the others (smaller with

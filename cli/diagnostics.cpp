@@ -59,7 +59,7 @@ void Diagnostics<T>::finish() const {
     for (const auto& [key, rows] : series_) {
         text += rows;
     }
-    tg::nn::write_file_atomically(csv, {text});
+    tg::io::write_file_atomically(csv, {text});
     auto per_layer = [&](int col, const char* title) {
         std::string lines;
         for (const auto& s : last_) {

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "nn/io/files.hpp"
-#include "nn/io/npy.hpp"
+#include "io/files.hpp"
+#include "io/npy.hpp"
 #include "see/embedded.hpp"
-#include "see/exercise.hpp"
+#include "grade/exercise.hpp"
 #include "see/html.hpp"
 #include "ops/norm.hpp"
 
@@ -80,7 +80,7 @@ Exit code: 0 when everything handed in is right, 1 otherwise.)";
 
 template <class T>
 void save(const fs::path& dir, const std::string& name, const tg::Array<T>& a) {
-    tg::nn::save_npy((dir / (name + ".npy")).string(), a);
+    tg::io::save_npy((dir / (name + ".npy")).string(), a);
 }
 
 void add_exercise_options(CLI::App* cmd, ExerciseArgs& a) {
@@ -158,7 +158,7 @@ int run_exercise(const ExerciseArgs& a) {
     json manifest{{"exercise", a.kind}, {"seed", a.seed}};
     std::string inputs;
     if (a.kind == "bn") {
-        const tg::see::BnExercise e = tg::see::make_bn_exercise(a.seed, a.n, a.d, exercise_kind(a), a.groups);
+        const tg::grade::BnExercise e = tg::grade::make_bn_exercise(a.seed, a.n, a.d, exercise_kind(a), a.groups);
         save(dir, "x", e.x), save(dir, "dy", e.dy), save(dir, "gamma", e.gamma), save(dir, "beta", e.beta);
         manifest["eps"] = e.eps;
         manifest["norm"] = a.norm;
@@ -168,19 +168,19 @@ int run_exercise(const ExerciseArgs& a) {
         inputs = fmt::format("x.npy and dy.npy ({} x {}), gamma.npy and beta.npy", a.n, a.d);
         if (a.norm == "batch") {  // the C++ starter is batch norm's
             fs::create_directories(dir / "cpp");
-            tg::nn::write_file_atomically((dir / "cpp" / "bn_backward.cpp").string(), {starter("bn_backward.cpp")});
-            tg::nn::write_file_atomically((dir / "cpp" / "CMakeLists.txt").string(), {cpp_project("bn_backward")});
+            tg::io::write_file_atomically((dir / "cpp" / "bn_backward.cpp").string(), {starter("bn_backward.cpp")});
+            tg::io::write_file_atomically((dir / "cpp" / "CMakeLists.txt").string(), {cpp_project("bn_backward")});
         }
     } else {
-        const tg::see::MlpExercise e = tg::see::make_mlp_exercise(a.seed);
+        const tg::grade::MlpExercise e = tg::grade::make_mlp_exercise(a.seed);
         save(dir, "C", e.C), save(dir, "Xb", e.Xb), save(dir, "Yb", e.Yb), save(dir, "W1", e.W1), save(dir, "b1", e.b1);
         save(dir, "bngain", e.bngain), save(dir, "bnbias", e.bnbias), save(dir, "W2", e.W2), save(dir, "b2", e.b2);
         inputs = fmt::format("the batch Xb.npy ({} x {} contexts) and Yb.npy, the embedding table C.npy ({} x {}) and the "
                              "parameters W1, b1, bngain, bnbias, W2, b2",
                              e.Xb.shape()[0], e.Xb.shape()[1], e.C.shape()[0], e.C.shape()[1]);
     }
-    tg::nn::write_file_atomically((dir / script).string(), {starter(script)});
-    tg::nn::write_file_atomically((dir / "exercise.json").string(), {manifest.dump(2) + "\n"});
+    tg::io::write_file_atomically((dir / script).string(), {starter(script)});
+    tg::io::write_file_atomically((dir / "exercise.json").string(), {manifest.dump(2) + "\n"});
     const std::string d = quote(dir.string());
     const std::string what = a.kind != "bn" ? a.kind : a.norm == "batch" ? "bn" : fmt::format("bn ({} norm)", a.norm);
     fmt::print("Wrote the {} exercise (seed {}) to {}: {}, the NumPy starter {}{}.\n", what, a.seed, dir.string(), inputs,
@@ -207,11 +207,11 @@ int run_check(const CheckArgs& a) {
         throw tg::IoError(fmt::format("check: {} is not valid JSON: {}", manifest_path.string(), e.what()));
     }
     const std::string kind = manifest.value("exercise", "");
-    auto in = [&](const char* name) { return tg::nn::load_npy<double>((dir / (std::string(name) + ".npy")).string()); };
-    std::vector<tg::see::Quantity> qs;
-    tg::see::CheckOptions o;
-    tg::see::BnExercise bn;
-    tg::see::MlpExercise mlp;
+    auto in = [&](const char* name) { return tg::io::load_npy<double>((dir / (std::string(name) + ".npy")).string()); };
+    std::vector<tg::grade::Quantity> qs;
+    tg::grade::CheckOptions o;
+    tg::grade::BnExercise bn;
+    tg::grade::MlpExercise mlp;
     if (kind == "bn") {
         bn.x = in("x"), bn.dy = in("dy"), bn.gamma = in("gamma"), bn.beta = in("beta");
         bn.eps = manifest.value("eps", 1e-5);
@@ -220,41 +220,41 @@ int run_check(const CheckArgs& a) {
         if (bn.kind == tg::see::NormKind::group) {
             tg::groupnorm_layout("check", bn.x.shape(), bn.groups);
         }
-        qs = tg::see::batchnorm_quantities(bn);
+        qs = tg::grade::batchnorm_quantities(bn);
         o.batch = bn.set_size();
     } else if (kind == "mlp") {
         mlp.C = in("C"), mlp.W1 = in("W1"), mlp.b1 = in("b1"), mlp.bngain = in("bngain"), mlp.bnbias = in("bnbias");
         mlp.W2 = in("W2"), mlp.b2 = in("b2");
-        mlp.Xb = tg::nn::load_npy<std::int64_t>((dir / "Xb.npy").string());
-        mlp.Yb = tg::nn::load_npy<std::int64_t>((dir / "Yb.npy").string());
-        qs = tg::see::mlp_quantities(mlp);
+        mlp.Xb = tg::io::load_npy<std::int64_t>((dir / "Xb.npy").string());
+        mlp.Yb = tg::io::load_npy<std::int64_t>((dir / "Yb.npy").string());
+        qs = tg::grade::mlp_quantities(mlp);
         o.batch = mlp.Xb.shape()[0];
     } else {
         throw tg::ValueError(fmt::format("check: {} names the exercise \"{}\"; expected \"bn\" or \"mlp\"",
                                          manifest_path.string(), kind));
     }
-    const tg::see::CheckResult r = tg::see::check_gradients(qs, a.mine, o);
+    const tg::grade::CheckResult r = tg::grade::check_gradients(qs, a.mine, o);
     if (!a.html.empty()) {
         tg::see::HtmlPage page(fmt::format("tapegrad check: your gradients in {} ({} exercise)", a.mine, kind));
-        page.add_html("your gradients", tg::see::check_html(r, qs));
+        page.add_html("your gradients", tg::grade::check_html(r, qs));
         const std::vector<std::string> marked{r.first_wrong ? qs[*r.first_wrong].node : std::string()};
         if (kind == "bn") {
-            page.add_trace("the graph", tg::see::bn_exercise_trace(bn), {}, {}, marked);
+            page.add_trace("the graph", tg::grade::bn_exercise_trace(bn), {}, {}, marked);
         } else {
-            page.add_trace("the graph", tg::see::mlp_exercise_trace(mlp), {}, {}, marked);
+            page.add_trace("the graph", tg::grade::mlp_exercise_trace(mlp), {}, {}, marked);
         }
         page.write(a.html);
     }
     if (a.format == "json") {
-        fmt::print("{}\n", tg::see::check_json(r, qs).dump(2));
+        fmt::print("{}\n", tg::grade::check_json(r, qs).dump(2));
     } else if (a.format == "md") {
-        fmt::print("### Your gradients in {}, checked against the engine\n\n{}", a.mine, tg::see::check_markdown(r, qs));
+        fmt::print("### Your gradients in {}, checked against the engine\n\n{}", a.mine, tg::grade::check_markdown(r, qs));
     } else {
         const std::string norm = kind == "bn" && bn.kind != tg::see::NormKind::batch
                                      ? fmt::format(", {} norm", tg::see::to_string(bn.kind))
                                      : std::string();
         fmt::print("Your gradients in {}, checked against the engine ({} exercise{}, N = {}):\n\n{}", a.mine, kind, norm,
-                   o.batch, tg::see::check_text(r, qs));
+                   o.batch, tg::grade::check_text(r, qs));
     }
     return r.ok() ? 0 : 1;
 }

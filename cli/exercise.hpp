@@ -1,5 +1,5 @@
 // `tapegrad exercise bn|mlp` (bn with --kind batch|layer|group) writes an exercise a learner solves by hand; `tapegrad check` grades
-// what they wrote, quantity by quantity (see/check.hpp, see/exercise.hpp).
+// what they wrote, quantity by quantity (grade/check.hpp, grade/exercise.hpp).
 #pragma once
 
 #include <CLI/CLI.hpp>

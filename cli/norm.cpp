@@ -142,7 +142,7 @@ int run_rows(const NormArgs& a) {
     const BnArgs& b = a.bn;
     std::filesystem::create_directories(b.out);
     const std::filesystem::path out(b.out);
-    auto save = [&](const char* name, const auto& array) { tg::nn::save_npy((out / name).string(), array); };
+    auto save = [&](const char* name, const auto& array) { tg::io::save_npy((out / name).string(), array); };
     save("y.npy", y.value());
     save("dx.npy", x.grad());
     if (*norm.weight) {

@@ -52,7 +52,7 @@ void write_log(const std::string& path, const std::vector<EpochStats>& stats, co
     if (!parent.empty()) {
         fs::create_directories(parent);
     }
-    tg::nn::write_file_atomically(path, {text});
+    tg::io::write_file_atomically(path, {text});
 }
 
 

@@ -97,10 +97,10 @@ void save_input(const SeeArgs& a, const tg::see::NormCase<T>& c) {
     }
     const std::filesystem::path dir(a.save_input);
     std::filesystem::create_directories(dir);
-    tg::nn::save_npy((dir / "x.npy").string(), c.x);
-    tg::nn::save_npy((dir / "dy.npy").string(), c.dy);
-    tg::nn::save_npy((dir / "gamma.npy").string(), c.gamma_or_ones());
-    tg::nn::save_npy((dir / "beta.npy").string(), c.beta_or_zeros());
+    tg::io::save_npy((dir / "x.npy").string(), c.x);
+    tg::io::save_npy((dir / "dy.npy").string(), c.dy);
+    tg::io::save_npy((dir / "gamma.npy").string(), c.gamma_or_ones());
+    tg::io::save_npy((dir / "beta.npy").string(), c.beta_or_zeros());
 }
 
 template <class T>

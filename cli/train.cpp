@@ -318,7 +318,7 @@ TrainArgs resumed_args(const TrainArgs& given, const nlohmann::json& settings) {
         pin("seed", "--seed", a.seed);
         pin("dtype", "--dtype", a.dtype);
     } catch (const nlohmann::json::exception& e) {
-        throw tg::IoError(fmt::format("resume: {}/{} has malformed settings ({})", given.resume, tg::nn::folder_manifest,
+        throw tg::IoError(fmt::format("resume: {}/{} has malformed settings ({})", given.resume, tg::io::folder_manifest,
                                       e.what()));
     }
     check_train_args(a);

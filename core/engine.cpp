@@ -2,12 +2,11 @@
 
 #include "core/anomaly.hpp"
 #include "core/parallel.hpp"
-#include "core/prefetch.hpp"
+#include "core/pass.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <unordered_map>
 #include <utility>
 
@@ -15,53 +14,12 @@ namespace tg {
 
 namespace {
 
-// Each topological sort takes a fresh number and marks the tensors it reaches with it.
-std::atomic<std::uint64_t> pass_counter{0};
-
 template <class S>
 bool same_shape(const S& got, const Shape& want) {
     return got.size() == want.size() && std::equal(got.begin(), got.end(), want.begin());
 }
 
 }  // namespace
-
-// Depth-first with an explicit stack of (tensor, index of the next input to visit): a tensor is
-// emitted after all of its inputs (post-order). Fills `order`, using `stack` as scratch space, and
-// calls on_sorted(tensor, pass number) for each tensor as it is emitted.
-template <class T, class OnSorted>
-void sort_into(const std::vector<Tensor<T>>& roots, std::vector<TensorImpl<T>*>& order,
-               std::vector<std::pair<TensorImpl<T>*, std::size_t>>& stack, OnSorted&& on_sorted) {
-    const std::uint64_t pass = ++pass_counter;
-    order.clear();
-    stack.clear();
-    for (const Tensor<T>& root : roots) {
-        if (root.impl()->visit == pass) {
-            continue;
-        }
-        stack.emplace_back(root.impl().get(), 0);
-        root.impl()->visit = pass;
-        while (!stack.empty()) {
-            auto& [t, next] = stack.back();
-            if (t->grad_fn && next == 0) {
-                // all of its inputs are wanted soon: ask for them together (core/prefetch.hpp)
-                for (const auto& in : t->grad_fn->inputs) {
-                    prefetch(in.get());
-                }
-            }
-            if (t->grad_fn && next < t->grad_fn->inputs.size()) {
-                TensorImpl<T>* in = t->grad_fn->inputs[next++].get();
-                if (in->requires_grad && in->visit != pass) {
-                    in->visit = pass;
-                    stack.emplace_back(in, 0);
-                }
-            } else {
-                on_sorted(t, pass);
-                order.push_back(t);
-                stack.pop_back();
-            }
-        }
-    }
-}
 
 template <class T>
 std::vector<TensorImpl<T>*> topological_order(const std::vector<Tensor<T>>& roots) {
@@ -123,7 +81,7 @@ std::vector<Tensor<T>> seeds_for(const char* who, const std::vector<Tensor<T>>& 
 // once per output and may only be released after the last of them.
 template <class T>
 void make_ready(TensorImpl<T>* t, std::uint64_t pass) {
-    t->pending.reset();
+    t->marks.pending.reset();
     Node<T>* node = t->grad_fn.get();
     if (!node) {
         return;
@@ -136,11 +94,11 @@ void make_ready(TensorImpl<T>* t, std::uint64_t pass) {
             "to run it twice",
             node->op));
     }
-    if (node->visit != pass) {
-        node->visit = pass;
-        node->runs_left = 0;
+    if (node->marks.pass != pass) {
+        node->marks.pass = pass;
+        node->marks.runs_left = 0;
     }
-    ++node->runs_left;
+    ++node->marks.runs_left;
 }
 
 // a + b for two gradients of one tensor, as a recorded op (used under create_graph): the sum
@@ -242,18 +200,6 @@ private:
     bool previous_;
 };
 
-// What one pass is asked to do.
-template <class T>
-struct Pass {
-    bool create_graph = false;
-    bool retain_graph = false;
-    // backward() delivers to the leaves' .grad (and retained tensors'); tg::grad() instead
-    // captures the gradients of `wanted` and touches no .grad.
-    std::unordered_map<const TensorImpl<T>*, std::size_t> wanted;
-    std::vector<Tensor<T>> captured;
-    BackwardObserver<T>* observer = nullptr;
-};
-
 // Anomaly mode: a NaN or an infinity in what a rule returned stops the pass, naming the op.
 template <class T>
 void check_anomalies(const TensorImpl<T>& out, const Node<T>& node, const Grads<T>& contributions) {
@@ -279,90 +225,30 @@ void deliver(TensorImpl<T>& t, const Tensor<T>& g, Pass<T>& pass) {
     }
 }
 
-// The order and the sort's stack, kept from one pass to the next on each thread so that a pass on
-// a large graph of tiny tensors does not regrow them (each regrowth of a large vector also makes
-// glibc's malloc sweep its free lists). A pass started inside another (a rule that runs backward)
-// gets buffers of its own.
-template <class T>
-class SortBuffers {
-public:
-    SortBuffers() : buffers_(spare().busy ? &own_ : &spare()) { buffers_->busy = true; }
-    ~SortBuffers() {
-        buffers_->busy = false;
-        if (buffers_->order.capacity() > (std::size_t{1} << 22)) {  // do not keep a huge graph's worth
-            buffers_->order = {};
-            buffers_->stack = {};
-        }
-    }
-    SortBuffers(const SortBuffers&) = delete;
-    SortBuffers& operator=(const SortBuffers&) = delete;
-    // The graph below `roots` in topological order, each tensor made ready for the pass.
-    const std::vector<TensorImpl<T>*>& sort(const std::vector<Tensor<T>>& roots) const {
-        sort_into(roots, buffers_->order, buffers_->stack, make_ready<T>);
-        return buffers_->order;
-    }
-
-private:
-    struct Buffers {
-        std::vector<TensorImpl<T>*> order;
-        std::vector<std::pair<TensorImpl<T>*, std::size_t>> stack;
-        bool busy = false;
-    };
-    static Buffers& spare() {
-        thread_local Buffers b;
-        return b;
-    }
-    Buffers own_;
-    Buffers* buffers_;
-};
-
-// A pass over a large graph of tiny tensors waits on memory, not on arithmetic: each step reads a
-// tensor, its node, the node's inputs and saved values, scattered over the heap. They are asked
-// for a few steps ahead, in stages: a tensor must arrive before its node can be found, and the
-// node before its inputs.
-template <class T>
-void prefetch_ahead(const std::vector<TensorImpl<T>*>& order, std::size_t k) {
-    if (k >= 12) {
-        prefetch(order[k - 12]);  // the tensor's engine fields share its first line
-    }
-    if (k >= 8 && order[k - 8]->grad_fn) {
-        prefetch(order[k - 8]->grad_fn.get(), sizeof(Node<T>));
-    }
-    if (k >= 4 && order[k - 4]->grad_fn) {
-        const Node<T>& node = *order[k - 4]->grad_fn;
-        for (const auto& in : node.inputs) {
-            prefetch(in.get());
-        }
-        for (const auto& saved : node.saved_tensors) {
-            prefetch(saved.storage.get(), sizeof(Storage<T>));
-        }
-    }
-}
-
 // The algorithm: order the graph, seed the roots, then walk it backwards; every tensor has all of
 // its gradient when its turn comes, hands it to its node's rule, and the rule's answers are added
 // into the node's inputs.
 template <class T>
 void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seeds, Pass<T>& pass) {
     const SortBuffers<T> buffers;
-    const std::vector<TensorImpl<T>*>& order = buffers.sort(roots);
+    const std::vector<TensorImpl<T>*>& order = buffers.sort(roots, make_ready<T>);
     // tg::grad runs only the nodes on a path to a wanted input; backward runs them all
     const std::vector<bool> needed = pass.wanted.empty() ? std::vector<bool>() : on_path_to(order, pass.wanted);
     const GradModeGuard mode(pass.create_graph);  // the rules' ops record only under create_graph
     for (std::size_t i = 0; i < roots.size(); ++i) {
-        accumulate(roots[i].impl()->pending, seeds[i], pass.create_graph);
+        accumulate(roots[i].impl()->marks.pending, seeds[i], pass.create_graph);
     }
     for (std::size_t k = order.size(); k-- > 0;) {
         prefetch_ahead(order, k);
         TensorImpl<T>* t = order[k];
         if (t->grad_fn) {
-            --t->grad_fn->runs_left;
+            --t->grad_fn->marks.runs_left;
         }
-        if (!t->pending || (!needed.empty() && !needed[k])) {
-            t->pending.reset();
+        if (!t->marks.pending || (!needed.empty() && !needed[k])) {
+            t->marks.pending.reset();
             continue;  // nothing flowed here, or nothing wanted lies below
         }
-        const Tensor<T> g = Tensor<T>::from_impl(std::move(t->pending));
+        const Tensor<T> g = Tensor<T>::from_impl(std::move(t->marks.pending));
         deliver(*t, g, pass);
         if (!t->grad_fn) {
             continue;  // a leaf: nothing below it
@@ -378,10 +264,10 @@ void run(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>& seed
         }
         for (std::size_t i = 0; i < node.inputs.size(); ++i) {
             if (node.inputs[i]->requires_grad && contributions[i].defined()) {
-                accumulate(node.inputs[i]->pending, contributions[i], pass.create_graph);
+                accumulate(node.inputs[i]->marks.pending, contributions[i], pass.create_graph);
             }
         }
-        if (!pass.retain_graph && node.runs_left == 0) {
+        if (!pass.retain_graph && node.marks.runs_left == 0) {
             node.release();  // its saved tensors are no longer needed
         }
     }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/marks.hpp"
 #include "core/small_vector.hpp"
 #include "core/xt.hpp"
 
@@ -35,12 +36,7 @@ struct Storage {
 template <class T>
 struct TensorImpl {
     std::shared_ptr<Node<T>> grad_fn;  // empty for leaves
-    // The engine's scratch space during one backward pass (core/engine.cpp): the gradient that has
-    // arrived so far, and which pass last visited this tensor. Kept here rather than in side
-    // tables so that a pass allocates nothing per tensor beyond the gradients themselves; kept
-    // first, with grad_fn and requires_grad, so that a pass reads one cache line per tensor.
-    std::shared_ptr<TensorImpl<T>> pending;
-    std::uint64_t visit = 0;
+    TensorMarks<T> marks;  // the backward pass's, kept beside grad_fn (core/marks.hpp)
     bool requires_grad = false;
     bool retains_grad = false;
 
@@ -91,15 +87,9 @@ using BackwardFn = std::function<Grads<T>(const Node<T>& node, const Tensor<T>& 
 template <class T>
 struct Node : std::enable_shared_from_this<Node<T>> {
     // One or two for almost every op: kept inside the node (core/small_vector.hpp), and first,
-    // with the engine's fields below, so that a backward pass finds them in the node's first
-    // cache lines.
+    // with the backward pass's marks, so that a pass finds them in the node's first cache lines.
     SmallVector<std::shared_ptr<TensorImpl<T>>, 2> inputs;
-    // The engine's scratch space: how many tensors of the current pass still have to run this
-    // node (usually one; more when a rule under create_graph used the node's output again, see
-    // saved(), and the node may only be released after the last of them), and which pass
-    // counted them.
-    std::size_t runs_left = 0;
-    std::uint64_t visit = 0;
+    NodeMarks marks;  // core/marks.hpp
     bool released = false;  // saved tensors freed by a backward without retain_graph
     const char* op = "";    // PyTorch's name for the op: "add", "mean", "matmul"
     const char* rule = "";  // the derivative it applies, for traces: "d(a/b)/db = -g*a/b^2"

@@ -3,24 +3,24 @@
 // a finding.
 #include "core/errors.hpp"
 #include "fuzz/input.hpp"
-#include "nn/io/npy.hpp"
+#include "io/npy.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string path = tgfuzz::input_file("input.npy", data, size);
     try {
-        tg::nn::read_npy_info(path);
+        tg::io::read_npy_info(path);
     } catch (const tg::Error&) {
     }
     try {
-        tg::nn::load_npy<float>(path);
+        tg::io::load_npy<float>(path);
     } catch (const tg::Error&) {
     }
     try {
-        tg::nn::load_npy<double>(path);
+        tg::io::load_npy<double>(path);
     } catch (const tg::Error&) {
     }
     try {
-        tg::nn::load_npy<std::int64_t>(path);
+        tg::io::load_npy<std::int64_t>(path);
     } catch (const tg::Error&) {
     }
     return 0;

@@ -6,6 +6,7 @@
 
 #include "ops/activations.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/matmul.hpp"
 #include "ops/shape.hpp"
 
 namespace tg::nn {

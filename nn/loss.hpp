@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "core/tensor.hpp"
-#include "ops/activations.hpp"
+#include "ops/loss.hpp"
 
 namespace tg::nn {
 

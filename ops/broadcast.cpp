@@ -1,6 +1,6 @@
 #include "ops/broadcast.hpp"
 
-#include "ops/indexing.hpp"
+#include "ops/shape.hpp"
 #include "ops/loops.hpp"
 
 #include <fmt/format.h>

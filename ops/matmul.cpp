@@ -1,9 +1,10 @@
+#include "ops/matmul.hpp"
+
 #include <fmt/format.h>
 
 #include <xtensor-blas/xblas.hpp>
 
 #include "ops/broadcast.hpp"
-#include "ops/indexing.hpp"
 #include "ops/reductions.hpp"
 #include "ops/shape.hpp"
 

@@ -7,7 +7,6 @@
 
 #include "ops/broadcast.hpp"
 #include "ops/elementwise.hpp"
-#include "ops/indexing.hpp"
 #include "ops/loops.hpp"
 #include "ops/shape.hpp"
 

@@ -1,9 +1,11 @@
-// Ops that move values without changing them, and matrix multiplication.
+// Ops that move values without changing them: reshape, permute and transpose, squeeze, unsqueeze,
+// flatten, expand, narrow, and cat and stack. Each gradient is the move undone (reshaped back,
+// permuted back, summed over the repeated axes, padded back, cut back).
 #pragma once
 
-#include <optional>
+#include <vector>
 
-#include "ops/dtype.hpp"
+#include "core/tensor.hpp"
 
 namespace tg {
 
@@ -11,20 +13,32 @@ namespace tg {
 template <class T> Tensor<T> reshape(const Tensor<T>& x, const std::vector<long>& shape);
 // a Shape as reshape's argument
 std::vector<long> as_long(const Shape& s);
+
 // Rows and columns swapped (2-D only).
 template <class T> Tensor<T> transpose(const Tensor<T>& x);
+// two axes swapped, any rank
+template <class T> Tensor<T> transpose(const Tensor<T>& x, int axis0, int axis1);
 // Axes reordered: result axis i is input axis perm[i].
 template <class T> Tensor<T> permute(const Tensor<T>& x, const std::vector<std::size_t>& perm);
-// a @ b through BLAS: (m, k) @ (k, n) -> (m, n); with more axes, a batch of matrices whose batch
-// dimensions broadcast as NumPy's do; a 1-D a is a row vector and a 1-D b a column vector, their
-// axis dropped from the result (so 1-D @ 1-D is a 0-d dot product).
-template <class T> Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b);
 
-// x @ weight^T + bias, PyTorch's nn.Linear: x (N, in), weight (out, in), bias (out) or none.
-// One BLAS call each way; the transposes are read in place.
-template <class T> Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const std::optional<Tensor<T>>& bias);
+template <class T> Tensor<T> squeeze(const Tensor<T>& x, int axis);    // drops a size-1 axis
+template <class T> Tensor<T> unsqueeze(const Tensor<T>& x, int axis);  // inserts a size-1 axis
+// axes start..end (inclusive, negative from the end) merged into one
+template <class T> Tensor<T> flatten(const Tensor<T>& x, int start = 0, int end = -1);
 
-template <class A, class B, if_mixed<A, B> = 0>
-Tensor<A> matmul(const Tensor<A>& a, const Tensor<B>& b) { throw_dtype_mismatch("matmul", a, b); }
+// x repeated to `shape` as broadcasting would (PyTorch's expand, NumPy's broadcast_to); the
+// gradient is summed back over the repeated axes
+template <class T> Tensor<T> expand(const Tensor<T>& x, const Shape& shape);
+template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) { return expand(x, shape); }
+
+// elements [start, start + length) along one axis (PyTorch's narrow); the gradient is padded back
+template <class T> Tensor<T> narrow(const Tensor<T>& x, int axis, std::size_t start, std::size_t length);
+// tensors joined along an existing axis (cat) or a new one (stack); the gradient is cut back
+template <class T> Tensor<T> cat(const std::vector<Tensor<T>>& xs, int axis = 0);
+template <class T> Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis = 0);
+
+// `axis` of a tensor with `rank` axes as an index (negative counts from the end); throws
+// ShapeError naming `op` when it is out of range.
+std::size_t axis_of(const char* op, int axis, std::size_t rank);
 
 }  // namespace tg

@@ -9,7 +9,7 @@
 #include <map>
 #include <sstream>
 
-#include "nn/io/files.hpp"
+#include "io/files.hpp"
 #include "see/dot.hpp"
 #include "see/embedded.hpp"
 #include "see/values.hpp"
@@ -254,7 +254,7 @@ std::string HtmlPage::str() const {
                        title, embedded(assets, "page.css"), json, embedded(assets, "page.js"));
 }
 
-void HtmlPage::write(const std::string& path) const { nn::write_file_atomically(path, {str()}); }
+void HtmlPage::write(const std::string& path) const { io::write_file_atomically(path, {str()}); }
 
 template <class T>
 void write_html(const Trace<T>& trace, const std::string& path, const std::string& title) {

@@ -125,7 +125,7 @@ inline std::map<std::string, std::string> read_meta(const std::filesystem::path&
 // The array <dir>/<name>.npy.
 template <class T>
 tg::Array<T> load(const std::filesystem::path& dir, const std::string& name) {
-    return tg::nn::load_npy<T>((dir / (name + ".npy")).string());
+    return tg::io::load_npy<T>((dir / (name + ".npy")).string());
 }
 
 }  // namespace tgtest

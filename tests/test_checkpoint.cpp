@@ -54,12 +54,12 @@ TEST_CASE("a file write that fails part-way leaves the previous file whole and n
     tgtest::TempDir dir;
     const std::string path = dir / "a.npy";
     const Array<double> old_value = xt::arange<double>(10);
-    tg::nn::save_npy(path, old_value);
+    tg::io::save_npy(path, old_value);
     const Array<double> big = xt::ones<double>({4096});  // 32 KiB, past the limit below
     {
         FileSizeLimit limit(4096);
         try {
-            tg::nn::save_npy(path, big);
+            tg::io::save_npy(path, big);
             FAIL("the write past the size limit did not fail");
         } catch (const tg::IoError& e) {
             const std::string what = e.what();
@@ -68,7 +68,7 @@ TEST_CASE("a file write that fails part-way leaves the previous file whole and n
             CHECK(what.find("was left as it was") != std::string::npos);
         }
     }
-    CHECK(tg::nn::load_npy<double>(path) == old_value);
+    CHECK(tg::io::load_npy<double>(path) == old_value);
     CHECK_FALSE(fs::exists(path + ".tmp"));
 }
 
@@ -103,7 +103,7 @@ TEST_CASE("a model save that fails part-way leaves the previous save loadable an
 TEST_CASE("a save never replaces a folder tapegrad did not write, and clears a killed save's leftovers") {
     tgtest::TempDir dir;
     fs::create_directories(dir / "photos");
-    tg::nn::save_npy<double>(dir / "photos/keep.npy", Array<double>(xt::ones<double>({3})));
+    tg::io::save_npy<double>(dir / "photos/keep.npy", Array<double>(xt::ones<double>({3})));
     auto m = model_with_dropout(1);
     try {
         save_model(*m, dir / "photos");
@@ -242,13 +242,13 @@ TEST_CASE("a damaged checkpoint is refused with the file named and leaves model 
         CHECK(first_weight(*other) == w);
     };
     const std::string manifest = tgtest::slurp(dir / "ck/tapegrad.json");
-    tg::nn::write_file_atomically(dir / "ck/tapegrad.json", {manifest.substr(0, manifest.size() / 2)});
+    tg::io::write_file_atomically(dir / "ck/tapegrad.json", {manifest.substr(0, manifest.size() / 2)});
     refused("not a valid manifest");
     std::string no_step = manifest;
     no_step.replace(no_step.find("\"step\""), 6, "\"stop\"");
-    tg::nn::write_file_atomically(dir / "ck/tapegrad.json", {no_step});
+    tg::io::write_file_atomically(dir / "ck/tapegrad.json", {no_step});
     refused("counter, step");
-    tg::nn::write_file_atomically(dir / "ck/tapegrad.json", {manifest});
+    tg::io::write_file_atomically(dir / "ck/tapegrad.json", {manifest});
     fs::remove(dir / "ck/optimizer/0.exp_avg.npy");
     refused("0.exp_avg.npy");
 

@@ -32,17 +32,17 @@ TEST_CASE("tapegrad bn reproduces PyTorch's steps, passing the running statistic
                  {"running_mean", "running_mean1"}, {"running_var", "running_var1"}}) {
             const std::string quantity = mine;
             CAPTURE(quantity);
-            CHECK(tgtest::rel_diff(tg::nn::load_npy<double>(dir / ("o/" + mine + ".npy")), tg::nn::load_npy<double>(fx(c, theirs))) < 1e-10);
+            CHECK(tgtest::rel_diff(tg::io::load_npy<double>(dir / ("o/" + mine + ".npy")), tg::io::load_npy<double>(fx(c, theirs))) < 1e-10);
         }
-        CHECK(tg::nn::load_npy<std::int64_t>(dir / "o/num_batches_tracked.npy")() == 2);
+        CHECK(tg::io::load_npy<std::int64_t>(dir / "o/num_batches_tracked.npy")() == 2);
         // evaluation with the buffers after the third step
         r = tapegrad(dir, "bn --mode eval --impl " + impl + " --x " + fx(c, "xe") + " --dy " + fx(c, "dye") +
                               " --gamma " + fx(c, "gamma_init") + " --beta " + fx(c, "beta_init") +
                               " --running-mean " + fx(c, "running_mean2") + " --running-var " +
                               fx(c, "running_var2") + " --out " + (dir / "e"));
         REQUIRE(r.code == 0);
-        CHECK(tgtest::rel_diff(tg::nn::load_npy<double>(dir / "e/y.npy"), tg::nn::load_npy<double>(fx(c, "ye"))) < 1e-10);
-        CHECK(tgtest::rel_diff(tg::nn::load_npy<double>(dir / "e/dx.npy"), tg::nn::load_npy<double>(fx(c, "dxe"))) < 1e-10);
+        CHECK(tgtest::rel_diff(tg::io::load_npy<double>(dir / "e/y.npy"), tg::io::load_npy<double>(fx(c, "ye"))) < 1e-10);
+        CHECK(tgtest::rel_diff(tg::io::load_npy<double>(dir / "e/dx.npy"), tg::io::load_npy<double>(fx(c, "dxe"))) < 1e-10);
         CHECK_FALSE(fs::exists(dir / "e/running_mean.npy"));
     }
 }
@@ -54,8 +54,8 @@ TEST_CASE("tapegrad bn handles float32, the cumulative average, no affine and th
         Run r = tapegrad(dir, "bn --x " + fx(c, "x0") + " --dy " + fx(c, "dy0") + " --gamma " + fx(c, "gamma_init") +
                                   " --beta " + fx(c, "beta_init") + " --out " + (dir / "o"));
         REQUIRE(r.code == 0);
-        CHECK(tgtest::rel_diff(tg::nn::load_npy<float>(dir / "o/dx.npy"), tg::nn::load_npy<float>(fx(c, "dx0"))) < 1e-4);
-        CHECK(tgtest::rel_diff(tg::nn::load_npy<float>(dir / "o/running_var.npy"), tg::nn::load_npy<float>(fx(c, "running_var0"))) < 1e-4);
+        CHECK(tgtest::rel_diff(tg::io::load_npy<float>(dir / "o/dx.npy"), tg::io::load_npy<float>(fx(c, "dx0"))) < 1e-4);
+        CHECK(tgtest::rel_diff(tg::io::load_npy<float>(dir / "o/running_var.npy"), tg::io::load_npy<float>(fx(c, "running_var0"))) < 1e-4);
     }
     SUBCASE("cumulative") {
         const std::string c = "cumulative";
@@ -64,14 +64,14 @@ TEST_CASE("tapegrad bn handles float32, the cumulative average, no affine and th
                                   fx(c, "running_mean0") + " --running-var " + fx(c, "running_var0") +
                                   " --num-batches-tracked 1 --out " + (dir / "o"));
         REQUIRE(r.code == 0);
-        CHECK(tgtest::rel_diff(tg::nn::load_npy<double>(dir / "o/running_var.npy"), tg::nn::load_npy<double>(fx(c, "running_var1"))) < 1e-10);
+        CHECK(tgtest::rel_diff(tg::io::load_npy<double>(dir / "o/running_var.npy"), tg::io::load_npy<double>(fx(c, "running_var1"))) < 1e-10);
     }
     SUBCASE("no affine, no tracking") {
         const std::string c = "no_affine_no_track";
         Run r = tapegrad(dir, "bn --no-affine --no-track --impl composite --x " + fx(c, "x0") + " --dy " + fx(c, "dy0") +
                                   " --out " + (dir / "o"));
         REQUIRE(r.code == 0);
-        CHECK(tgtest::rel_diff(tg::nn::load_npy<double>(dir / "o/dx.npy"), tg::nn::load_npy<double>(fx(c, "dx0"))) < 1e-10);
+        CHECK(tgtest::rel_diff(tg::io::load_npy<double>(dir / "o/dx.npy"), tg::io::load_npy<double>(fx(c, "dx0"))) < 1e-10);
         CHECK_FALSE(fs::exists(dir / "o/dgamma.npy"));
         CHECK_FALSE(fs::exists(dir / "o/running_mean.npy"));
     }
@@ -80,7 +80,7 @@ TEST_CASE("tapegrad bn handles float32, the cumulative average, no affine and th
         Run r = tapegrad(dir, "bn --convention cs231n --x " + fx(c, "x0") + " --dy " + fx(c, "dy0") + " --gamma " +
                                   fx(c, "gamma_init") + " --beta " + fx(c, "beta_init") + " --out " + (dir / "o"));
         REQUIRE(r.code == 0);
-        CHECK(tgtest::rel_diff(tg::nn::load_npy<double>(dir / "o/running_var.npy"), tg::nn::load_npy<double>(fx(c, "running_var0"))) < 1e-10);
+        CHECK(tgtest::rel_diff(tg::io::load_npy<double>(dir / "o/running_var.npy"), tg::io::load_npy<double>(fx(c, "running_var0"))) < 1e-10);
     }
 }
 
@@ -97,20 +97,20 @@ TEST_CASE("tapegrad bn rejects a file that is not .npy") {
 
 TEST_CASE("tapegrad bn rejects a wrong dtype") {
     TempDir dir;
-    tg::nn::save_npy<std::int64_t>(dir / "x.npy", Array<std::int64_t>(xt::ones<std::int64_t>({4, 3})));
+    tg::io::save_npy<std::int64_t>(dir / "x.npy", Array<std::int64_t>(xt::ones<std::int64_t>({4, 3})));
     check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy")), "int64");
     // x float64 with gamma float32
-    tg::nn::save_npy<double>(dir / "xd.npy", tgtest::random_tensor({4, 3}, 1).value());
-    tg::nn::save_npy<float>(dir / "g.npy", Array<float>(xt::ones<float>({3})));
+    tg::io::save_npy<double>(dir / "xd.npy", tgtest::random_tensor({4, 3}, 1).value());
+    tg::io::save_npy<float>(dir / "g.npy", Array<float>(xt::ones<float>({3})));
     check_refused(tapegrad(dir, "bn --x " + (dir / "xd.npy") + " --dy " + (dir / "xd.npy") + " --gamma " + (dir / "g.npy")),
                   "float32");
 }
 
 TEST_CASE("tapegrad bn rejects shapes that do not match") {
     TempDir dir;
-    tg::nn::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
-    tg::nn::save_npy<double>(dir / "dy.npy", tgtest::random_tensor({4, 2}, 2).value());
-    tg::nn::save_npy<double>(dir / "g.npy", tgtest::random_tensor({4}, 3).value());
+    tg::io::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
+    tg::io::save_npy<double>(dir / "dy.npy", tgtest::random_tensor({4, 2}, 2).value());
+    tg::io::save_npy<double>(dir / "g.npy", tgtest::random_tensor({4}, 3).value());
     check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "dy.npy")), "--dy");
     check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy") + " --gamma " + (dir / "g.npy")),
                   "--gamma");
@@ -120,21 +120,21 @@ TEST_CASE("tapegrad bn rejects shapes that do not match") {
 
 TEST_CASE("tapegrad bn rejects a rank outside 2..4") {
     TempDir dir;
-    tg::nn::save_npy<double>(dir / "x1.npy", tgtest::random_tensor({5}, 1).value());
-    tg::nn::save_npy<double>(dir / "x5.npy", tgtest::random_tensor({2, 2, 2, 2, 2}, 1).value());
+    tg::io::save_npy<double>(dir / "x1.npy", tgtest::random_tensor({5}, 1).value());
+    tg::io::save_npy<double>(dir / "x5.npy", tgtest::random_tensor({2, 2, 2, 2, 2}, 1).value());
     check_refused(tapegrad(dir, "bn --x " + (dir / "x1.npy") + " --dy " + (dir / "x1.npy")), "rank");
     check_refused(tapegrad(dir, "bn --x " + (dir / "x5.npy") + " --dy " + (dir / "x5.npy")), "rank");
 }
 
 TEST_CASE("tapegrad bn rejects one value per channel in training") {
     TempDir dir;
-    tg::nn::save_npy<double>(dir / "x.npy", tgtest::random_tensor({1, 3}, 1).value());
+    tg::io::save_npy<double>(dir / "x.npy", tgtest::random_tensor({1, 3}, 1).value());
     check_refused(tapegrad(dir, "bn --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy")), "more than 1 value");
 }
 
 TEST_CASE("tapegrad bn rejects contradictory or unknown options as usage errors") {
     TempDir dir;
-    tg::nn::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
+    tg::io::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
     const std::string io = " --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy");
     check_refused(tapegrad(dir, "bn --momentum 0.1 --cumulative" + io), "excludes", 2);
     check_refused(tapegrad(dir, "bn --impl fast" + io), "--impl", 2);
@@ -163,8 +163,8 @@ TEST_CASE("tapegrad norm runs layer norm and group norm on PyTorch's recorded ca
             const bool f32 = c == "gn_f32";
             for (const std::string q : {"y", "dx", "dgamma", "dbeta"}) {
                 CAPTURE(q);
-                const double d = f32 ? tgtest::rel_diff(tg::nn::load_npy<float>(dir / ("o/" + q + ".npy")), tg::nn::load_npy<float>(nf(c, q)))
-                                     : tgtest::rel_diff(tg::nn::load_npy<double>(dir / ("o/" + q + ".npy")), tg::nn::load_npy<double>(nf(c, q)));
+                const double d = f32 ? tgtest::rel_diff(tg::io::load_npy<float>(dir / ("o/" + q + ".npy")), tg::io::load_npy<float>(nf(c, q)))
+                                     : tgtest::rel_diff(tg::io::load_npy<double>(dir / ("o/" + q + ".npy")), tg::io::load_npy<double>(nf(c, q)));
                 CHECK(d < (f32 ? 1e-4 : 1e-10));
             }
         }
@@ -175,7 +175,7 @@ TEST_CASE("tapegrad norm runs layer norm and group norm on PyTorch's recorded ca
                                     fx(c, "gamma_init") + " --beta " + fx(c, "beta_init") + " --out " + (dir / "o"));
     REQUIRE(r.code == 0);
     CHECK(r.out.rfind("norm: fused train step", 0) == 0);
-    CHECK(tgtest::rel_diff(tg::nn::load_npy<double>(dir / "o/dx.npy"), tg::nn::load_npy<double>(fx(c, "dx0"))) < 1e-10);
+    CHECK(tgtest::rel_diff(tg::io::load_npy<double>(dir / "o/dx.npy"), tg::io::load_npy<double>(fx(c, "dx0"))) < 1e-10);
 }
 
 TEST_CASE("tapegrad norm refuses what does not apply, with one line each") {

@@ -63,7 +63,7 @@ TEST_CASE("compare --format md and json carry both dtypes") {
 
 TEST_CASE("every see subcommand refuses an unknown option, a bad shape and an unreadable file") {
     TempDir dir;
-    tg::nn::save_npy<double>(dir / "x5.npy", tgtest::random_tensor({2, 2, 2, 2, 2}, 1).value());
+    tg::io::save_npy<double>(dir / "x5.npy", tgtest::random_tensor({2, 2, 2, 2, 2}, 1).value());
     std::ofstream(dir / "junk.npy") << "not numpy";
     for (const std::string cmd : {"walkthrough", "graph", "trace", "compare"}) {
         CAPTURE(cmd);
@@ -144,15 +144,15 @@ TEST_CASE("--save-input writes the case, and feeding it back gives the same trac
 
 TEST_CASE("rough edges: a missing --dy is named with its command; no-affine and 4-D textbooks say what they show") {
     TempDir dir;
-    tg::nn::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
+    tg::io::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
     check_refused(tapegrad(dir, "trace --x " + (dir / "x.npy")), "trace: --dy is missing");
     const Run na = tapegrad(dir, "trace --no-affine");
     REQUIRE(na.code == 0);
     CHECK(has(na.out, "dL/dxhat            dL/dy (no gamma and beta: xhat is the output)"));
     CHECK(!has(na.out, "dL/dy * gamma"));
     // 4-D input: every per-feature quantity is shown as [C], like dL/dgamma
-    tg::nn::save_npy<double>(dir / "x4.npy", tgtest::random_tensor({2, 3, 2, 2}, 2).value());
-    tg::nn::save_npy<double>(dir / "dy4.npy", tgtest::random_tensor({2, 3, 2, 2}, 3).value());
+    tg::io::save_npy<double>(dir / "x4.npy", tgtest::random_tensor({2, 3, 2, 2}, 2).value());
+    tg::io::save_npy<double>(dir / "dy4.npy", tgtest::random_tensor({2, 3, 2, 2}, 3).value());
     const nlohmann::json j =
         nlohmann::json::parse(tapegrad(dir, "trace --format json --x " + (dir / "x4.npy") + " --dy " + (dir / "dy4.npy")).out);
     for (const auto& line : j["textbook"]) {

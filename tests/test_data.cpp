@@ -157,7 +157,7 @@ TEST_CASE("the npy reader refuses absurd shapes before allocating: 10^12 element
         std::ofstream(dir / name, std::ios::binary)
             << npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': " + shape + ", }", 64);
         INFO(shape);
-        CHECK(has(message_of<tg::IoError>([&] { tg::nn::load_npy<double>(dir / name); }), part));
+        CHECK(has(message_of<tg::IoError>([&] { tg::io::load_npy<double>(dir / name); }), part));
     };
     refused("tera.npy", "(1000000, 1000000)", "claims shape [1000000, 1000000]");
     refused("overflow.npy", "(4294967296, 4294967296, 4294967296)", "more elements than can be addressed");
@@ -168,5 +168,5 @@ TEST_CASE("the npy reader refuses absurd shapes before allocating: 10^12 element
     // an empty array is a shape NumPy writes, and loads as one
     std::ofstream(dir / "empty.npy", std::ios::binary)
         << npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 3), }", 0);
-    CHECK(tg::nn::load_npy<double>(dir / "empty.npy").shape() == std::vector<std::size_t>{0, 3});
+    CHECK(tg::io::load_npy<double>(dir / "empty.npy").shape() == std::vector<std::size_t>{0, 3});
 }

@@ -17,7 +17,7 @@ namespace {
 
 const fs::path edges = fs::path(TAPEGRAD_FIXTURES) / "edges";
 
-Array<double> load(const std::string& name) { return tg::nn::load_npy<double>((edges / (name + ".npy")).string()); }
+Array<double> load(const std::string& name) { return tg::io::load_npy<double>((edges / (name + ".npy")).string()); }
 
 template <class T>
 void check_same(const Array<T>& got, const Array<double>& want, double rel, const std::string& what, double abs = 1e-300) {

@@ -5,12 +5,12 @@
 #include <map>
 
 #include "cli_helpers.hpp"
-#include "see/exercise.hpp"
+#include "grade/exercise.hpp"
 
 using tg::Array;
-using tg::see::CheckResult;
-using tg::see::Quantity;
-using tg::see::Status;
+using tg::grade::CheckResult;
+using tg::grade::Quantity;
+using tg::grade::Status;
 using namespace tgtest;
 
 namespace {
@@ -21,7 +21,7 @@ const Quantity& find(const std::vector<Quantity>& qs, const std::string& file) {
     return *it;
 }
 
-const tg::see::CheckRow& row(const CheckResult& r, const std::string& file) {
+const tg::grade::CheckRow& row(const CheckResult& r, const std::string& file) {
     const auto it = std::find_if(r.rows.begin(), r.rows.end(), [&](const auto& w) { return w.file == file + ".npy"; });
     REQUIRE(it != r.rows.end());
     return *it;
@@ -30,23 +30,23 @@ const tg::see::CheckRow& row(const CheckResult& r, const std::string& file) {
 // A folder holding the right answer for every quantity, with `planted` written over it.
 struct Answers {
     TempDir dir;
-    tg::see::BnExercise e = tg::see::make_bn_exercise(0);
-    std::vector<Quantity> qs = tg::see::batchnorm_quantities(e);
-    tg::see::CheckOptions options;
+    tg::grade::BnExercise e = tg::grade::make_bn_exercise(0);
+    std::vector<Quantity> qs = tg::grade::batchnorm_quantities(e);
+    tg::grade::CheckOptions options;
 
     Answers() : Answers(std::map<std::string, Array<double>>{}) {}
     explicit Answers(const std::map<std::string, Array<double>>& planted) {
         options.batch = e.x.shape()[0];
         for (const Quantity& q : qs) {
-            tg::nn::save_npy(dir / (q.file + ".npy"), q.expected);
+            tg::io::save_npy(dir / (q.file + ".npy"), q.expected);
         }
         for (const auto& [file, value] : planted) {
-            tg::nn::save_npy(dir / (file + ".npy"), value);
+            tg::io::save_npy(dir / (file + ".npy"), value);
         }
     }
     const Array<double>& at(const std::string& file) const { return find(qs, file).expected; }
-    void plant(const std::string& file, const Array<double>& value) const { tg::nn::save_npy(dir / (file + ".npy"), value); }
-    CheckResult check() const { return tg::see::check_gradients(qs, dir.path.string(), options); }
+    void plant(const std::string& file, const Array<double>& value) const { tg::io::save_npy(dir / (file + ".npy"), value); }
+    CheckResult check() const { return tg::grade::check_gradients(qs, dir.path.string(), options); }
 };
 
 std::string first_wrong(const CheckResult& r) {
@@ -72,14 +72,14 @@ TEST_CASE("the engine's own answers are all exact, and nothing handed in is not 
     CHECK(r.ok());
     CHECK(r.count(Status::exact) == right.qs.size());
     TempDir empty;
-    const CheckResult none = tg::see::check_gradients(right.qs, empty.path.string());
+    const CheckResult none = tg::grade::check_gradients(right.qs, empty.path.string());
     CHECK(none.ok());
     CHECK(none.count(Status::not_given) == right.qs.size());
 }
 
 TEST_CASE("the batch-norm quantities follow the derivation and agree with its closed forms") {
-    const tg::see::BnExercise e = tg::see::make_bn_exercise(3);
-    const auto qs = tg::see::batchnorm_quantities(e);
+    const tg::grade::BnExercise e = tg::grade::make_bn_exercise(3);
+    const auto qs = tg::grade::batchnorm_quantities(e);
     std::vector<std::string> files;
     for (const auto& q : qs) files.push_back(q.file);
     CHECK(files == std::vector<std::string>{"mu", "xc", "sigma2", "std", "xhat", "y", "dbeta", "dgamma", "dxhat", "dsigma2",
@@ -184,7 +184,7 @@ TEST_CASE("a file that is not a valid .npy, of another dtype, with NaN or of an 
     {
         std::ofstream(a.dir / "dxhat.npy") << "this is not numpy";
     }
-    tg::nn::save_npy(a.dir / "dgamma.npy", Array<float>(xt::cast<float>(a.at("dgamma"))));
+    tg::io::save_npy(a.dir / "dgamma.npy", Array<float>(xt::cast<float>(a.at("dgamma"))));
     Array<double> with_nan = a.at("dsigma2");
     with_nan(1) = std::nan("");
     a.plant("dsigma2", with_nan);
@@ -197,7 +197,7 @@ TEST_CASE("a file that is not a valid .npy, of another dtype, with NaN or of an 
     CHECK(has(row(r, "dmu").problem, "dL/dmu has one value per feature, [3]; yours is [5]"));
     CHECK(row(r, "dx").status == Status::exact);
     CHECK(r.count(Status::wrong) == 4);
-    const std::string text = tg::see::check_text(r, a.qs);
+    const std::string text = tg::grade::check_text(r, a.qs);
     CHECK(has(text, "4 WRONG"));
     CHECK(has(text, "dsigma2.npy holds NaN"));
 }
@@ -208,7 +208,7 @@ TEST_CASE("any named graph can be checked: each named tensor's value and gradien
     Tensor<double> x(Array<double>{{1.0, 2.0}, {-1.0, 0.5}, {0.0, 3.0}});
     Tensor<double> h = tg::tanh(tg::matmul(x, W)).named("h");
     Tensor<double> loss = tg::sum(tg::pow(h, 2)).named("loss");
-    const auto qs = tg::see::named_quantities(loss);
+    const auto qs = tg::grade::named_quantities(loss);
     std::vector<std::string> files;
     for (const auto& q : qs) files.push_back(q.file);
     CHECK(files == std::vector<std::string>{"h", "loss", "dh", "dW"});
@@ -220,8 +220,8 @@ TEST_CASE("any named graph can be checked: each named tensor's value and gradien
     CHECK(max_abs_diff(find(qs, "dW").expected, dW) < 1e-14);
     CHECK(find(qs, "dh").from == std::vector<std::string>{});  // its consumer, pow(h, 2), has no name
     TempDir dir;
-    tg::nn::save_npy(dir / "dW.npy", Array<double>(dW * 1.5));
-    const CheckResult r = tg::see::check_gradients(qs, dir.path.string());
+    tg::io::save_npy(dir / "dW.npy", Array<double>(dW * 1.5));
+    const CheckResult r = tg::grade::check_gradients(qs, dir.path.string());
     CHECK(first_wrong(r) == "dW.npy");
     CHECK(has(row(r, "dW").hint, "1.5 times the right value"));
 }
@@ -270,15 +270,15 @@ TEST_CASE("tapegrad exercise mlp: makemore's names, and the solution passes") {
     CHECK(solved.code == 0);
     // every gradient of the notebook's exercise 1, and the table in the notebook's order
     std::size_t last = 0;
-    for (const std::string& name : tg::see::mlp_backward_order) {
+    for (const std::string& name : tg::grade::mlp_backward_order) {
         const std::size_t at = solved.out.find("  " + name + ".npy");
         CHECK_MESSAGE(at != std::string::npos, name);
         CHECK_MESSAGE(at > last, name << " comes after the one before it in the notebook");
         last = at == std::string::npos ? last : at;
     }
-    CHECK(tg::see::mlp_backward_order.size() == 26);
-    CHECK(tg::see::mlp_backward_order.front() == "dlogprobs");
-    CHECK(tg::see::mlp_backward_order.back() == "dC");
+    CHECK(tg::grade::mlp_backward_order.size() == 26);
+    CHECK(tg::grade::mlp_backward_order.front() == "dlogprobs");
+    CHECK(tg::grade::mlp_backward_order.back() == "dC");
     CHECK(has(solved.out, "46 of 46 given"));
     // dlogit_maxes is about 0: graded close, and the row says why its relative difference is large
     CHECK(has(solved.out, "the quantity is near zero"));

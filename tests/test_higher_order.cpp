@@ -258,7 +258,7 @@ namespace {
 const fs::path double_fixtures = fs::path(TAPEGRAD_FIXTURES) / "double";
 
 Array<double> load(const std::string& c, const std::string& name) {
-    return tg::nn::load_npy<double>((double_fixtures / (c + "." + name + ".npy")).string());
+    return tg::io::load_npy<double>((double_fixtures / (c + "." + name + ".npy")).string());
 }
 
 struct NormCase {

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 Array<double> load(const std::string& name) {
-    return tg::nn::load_npy<double>((fs::path(TAPEGRAD_FIXTURES) / "ops" / (name + ".npy")).string());
+    return tg::io::load_npy<double>((fs::path(TAPEGRAD_FIXTURES) / "ops" / (name + ".npy")).string());
 }
 
 // NaN where PyTorch has NaN, the same infinity, finite values within 1e-12 relative (of at least 1).

@@ -55,10 +55,10 @@ TEST_CASE("SGD and Adam steps reproduce PyTorch's recorded numbers") {
             if (c == "sgd_plain") opt = std::make_unique<SGD<double>>(m->parameters(), SGDOptions{0.2, 0, 0, 0, false});
             if (c == "adam") opt = std::make_unique<Adam<double>>(m->parameters(), AdamOptions{1e-2, 0.9, 0.999, 1e-8, 0});
             if (c == "adam_weight_decay") opt = std::make_unique<Adam<double>>(m->parameters(), AdamOptions{3e-3, 0.8, 0.99, 1e-6, 0.1});
-            const Tensor<double> x(tg::nn::load_npy<double>((dir / "x.npy").string()));
-            const Array<std::int64_t> ya = tg::nn::load_npy<std::int64_t>((dir / "y.npy").string());
+            const Tensor<double> x(tg::io::load_npy<double>((dir / "x.npy").string()));
+            const Array<std::int64_t> ya = tg::io::load_npy<std::int64_t>((dir / "y.npy").string());
             const std::vector<std::int64_t> y(ya.begin(), ya.end());
-            const Array<double> losses = tg::nn::load_npy<double>((dir / "losses.npy").string());
+            const Array<double> losses = tg::io::load_npy<double>((dir / "losses.npy").string());
             for (int step = 0; step < 3; ++step) {
                 CAPTURE(step);
                 opt->zero_grad();
@@ -74,7 +74,7 @@ TEST_CASE("SGD and Adam steps reproduce PyTorch's recorded numbers") {
                 for (const auto& [name, p] : m->named_parameters()) {
                     const auto param = name;
                     CAPTURE(param);
-                    const Array<double> want = tg::nn::load_npy<double>((dir / fmt::format("step{}.{}.npy", step, name)).string());
+                    const Array<double> want = tg::io::load_npy<double>((dir / fmt::format("step{}.{}.npy", step, name)).string());
                     const bool amplified = name == "0.bias" && c.rfind("adam", 0) == 0;
                     CHECK(tgtest::rel_diff(p.value(), want) < (amplified ? 1e-8 : 1e-10));
                 }
@@ -246,7 +246,7 @@ TEST_CASE("save then load gives identical predictions; a missing or mis-shaped f
         CHECK(std::string(e.what()).find("3.bias.npy is missing") != std::string::npos);
     }
     CHECK(other->named_parameters()[0].second.value() == w0);  // nothing half-loaded
-    tg::nn::save_npy<double>(dir / "model/3.bias.npy", Array<double>(xt::zeros<double>({4})));
+    tg::io::save_npy<double>(dir / "model/3.bias.npy", Array<double>(xt::zeros<double>({4})));
     try {
         load_model(*other, dir / "model");
         FAIL("a mis-shaped file was not refused");

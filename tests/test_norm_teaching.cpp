@@ -193,8 +193,8 @@ TEST_CASE("--kind refuses what does not fit it, in one line") {
         check_refused(tapegrad(dir, cmd + " --kind instance"), "--kind", 2);
     }
     // parameters of the wrong shape for the kind
-    tg::nn::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
-    tg::nn::save_npy<double>(dir / "g2.npy", tgtest::random_tensor({2}, 1).value());
+    tg::io::save_npy<double>(dir / "x.npy", tgtest::random_tensor({4, 3}, 1).value());
+    tg::io::save_npy<double>(dir / "g2.npy", tgtest::random_tensor({2}, 1).value());
     check_refused(tapegrad(dir, "trace --kind layer --x " + (dir / "x.npy") + " --dy " + (dir / "x.npy") + " --gamma " +
                                     (dir / "g2.npy")),
                   "must have shape [3] for layer norm over [3]");

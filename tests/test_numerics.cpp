@@ -18,7 +18,7 @@ const fs::path root = fs::path(TAPEGRAD_FIXTURES) / "bn_numerics";
 
 template <class T>
 Array<T> load(const std::string& c, const std::string& name) {
-    return tg::nn::load_npy<T>((root / c / (name + ".npy")).string());
+    return tg::io::load_npy<T>((root / c / (name + ".npy")).string());
 }
 
 bool finite(const Array<float>& a) {

@@ -12,7 +12,7 @@ using namespace tgtest;
 namespace {
 
 // The batch-norm exercise's case traced through the composite graph: the steps a page walks.
-tg::see::Trace<double> bn_trace() { return tg::see::bn_exercise_trace(tg::see::make_bn_exercise(0)); }
+tg::see::Trace<double> bn_trace() { return tg::grade::bn_exercise_trace(tg::grade::make_bn_exercise(0)); }
 
 // Every contribution of a trace that has a worked element: its value is the element of what was sent.
 template <class T>
@@ -69,7 +69,7 @@ TEST_CASE("every rule of the batch-norm graph is worked out for one element, and
 }
 
 TEST_CASE("worked elements of makemore's network (matmul, tanh, exp, log, sums, reshape) add up too") {
-    const auto trace = tg::see::mlp_exercise_trace(tg::see::make_mlp_exercise(0));
+    const auto trace = tg::grade::mlp_exercise_trace(tg::grade::make_mlp_exercise(0));
     CHECK(check_worked(trace) >= 20);
     // matmul spelled out as its sum over the shared axis
     Tensor<double> a(Array<double>{{1.0, 2.0, 3.0, 4.0, 5.0}}, true);
@@ -115,7 +115,7 @@ TEST_CASE("the walkthrough's defaults show every step: gamma and beta away from 
     CHECK(r.out.find("\n  gamma  = (input)", forward) > r.out.find("\n  xhat   = div", forward));
     // --gamma and --beta still replace them
     Tensor<double> g(Array<double>{2.0, 2.0, 2.0});
-    tg::nn::save_npy(dir / "g.npy", g.value());
+    tg::io::save_npy(dir / "g.npy", g.value());
     const Run given = tapegrad(dir, "trace --gamma " + (dir / "g.npy"));
     REQUIRE(given.code == 0);
     CHECK(has(given.out, "  gamma  = (input)\n           [2, 2, 2]"));
@@ -173,22 +173,22 @@ TEST_CASE("compare says why the last bits differ, what agreement is, and what it
 
 TEST_CASE("a near-zero quantity graded close says why its relative difference is large") {
     TempDir dir;
-    tg::see::Quantity q;
+    tg::grade::Quantity q;
     q.file = "dtiny";
     q.symbol = "dL/dtiny";
     q.expected = Array<double>{1e-17, -2e-17, 0.0};
-    tg::nn::save_npy(dir / "dtiny.npy", Array<double>{3e-17, -1e-17, 1e-18});
-    const auto r = tg::see::check_gradients({q}, dir.path.string());
+    tg::io::save_npy(dir / "dtiny.npy", Array<double>{3e-17, -1e-17, 1e-18});
+    const auto r = tg::grade::check_gradients({q}, dir.path.string());
     REQUIRE(r.rows.size() == 1);
-    CHECK(r.rows[0].status == tg::see::Status::close);
+    CHECK(r.rows[0].status == tg::grade::Status::close);
     CHECK(r.rows[0].max_rel > 0.5);  // 2e-17 off a largest value of 2e-17
     CHECK(has(r.rows[0].hint, "the quantity is near zero (its largest value is 2e-17)"));
-    CHECK(has(tg::see::check_text(r, {q}), "the quantity is near zero"));
+    CHECK(has(tg::grade::check_text(r, {q}), "the quantity is near zero"));
     // a quantity of ordinary size, close within rtol, gets no such note
-    tg::see::Quantity big = q;
+    tg::grade::Quantity big = q;
     big.expected = Array<double>{1.0, 2.0, 3.0};
-    tg::nn::save_npy(dir / "dtiny.npy", Array<double>{1.0 + 1e-12, 2.0, 3.0});
-    const auto ok = tg::see::check_gradients({big}, dir.path.string());
-    CHECK(ok.rows[0].status == tg::see::Status::close);
+    tg::io::save_npy(dir / "dtiny.npy", Array<double>{1.0 + 1e-12, 2.0, 3.0});
+    const auto ok = tg::grade::check_gradients({big}, dir.path.string());
+    CHECK(ok.rows[0].status == tg::grade::Status::close);
     CHECK(ok.rows[0].hint.empty());
 }

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string dir = argv[1];
-    auto load = [&](const char* name) { return tg::nn::load_npy<double>(dir + "/" + name + ".npy"); };
+    auto load = [&](const char* name) { return tg::io::load_npy<double>(dir + "/" + name + ".npy"); };
     const Array<double> X = load("x");          // the input, (N, D)
     const Array<double> dy = load("dy");        // dL/dy, the upstream gradient, (N, D)
     const Array<double> gamma = load("gamma");  // scale, (D)
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
     // ---- save what you computed --------------------------------------------------------------------
     auto save = [&](const char* name, const std::optional<Array<double>>& a) {
         if (a) {
-            tg::nn::save_npy(dir + "/" + name + ".npy", *a);
+            tg::io::save_npy(dir + "/" + name + ".npy", *a);
             std::printf("saved %s\n", name);
         }
     };

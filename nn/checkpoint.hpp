@@ -1,6 +1,6 @@
 // A training checkpoint: everything a run needs to stop after any batch and later continue to
 // exactly the result it would have reached without stopping. On disk it is a model folder
-// (nn/io/serialize.hpp, loadable by load_model and by PyTorch) plus the optimiser's state in
+// (nn/serialize.hpp, loadable by load_model and by PyTorch) plus the optimiser's state in
 // optimizer/*.npy, and, in the manifest's "training" object, the cursor inside the epoch, the
 // finished epochs' statistics, the dropout generators and the caller's settings.
 #pragma once

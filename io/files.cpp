@@ -1,4 +1,4 @@
-#include "nn/io/files.hpp"
+#include "io/files.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -12,7 +12,7 @@
 
 #include "core/errors.hpp"
 
-namespace tg::nn {
+namespace tg::io {
 
 namespace fs = std::filesystem;
 
@@ -160,4 +160,4 @@ void write_folder_atomically(const std::string& dir_name, const std::function<vo
     sync_folder(dir.parent_path());
 }
 
-}  // namespace tg::nn
+}  // namespace tg::io

@@ -1,4 +1,4 @@
-#include "nn/io/npy.hpp"
+#include "io/npy.hpp"
 
 #include <fmt/format.h>
 
@@ -9,9 +9,9 @@
 #include <fstream>
 #include <limits>
 
-#include "nn/io/files.hpp"
+#include "io/files.hpp"
 
-namespace tg::nn {
+namespace tg::io {
 
 namespace {
 
@@ -259,4 +259,4 @@ template void save_npy(const std::string&, const Array<float>&);
 template void save_npy(const std::string&, const Array<double>&);
 template void save_npy(const std::string&, const Array<std::int64_t>&);
 
-}  // namespace tg::nn
+}  // namespace tg::io

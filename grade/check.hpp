@@ -6,7 +6,7 @@
 // The mechanism is general: named_quantities() turns any graph whose tensors have names into a
 // list of quantities (each named tensor's value as <name>.npy, its gradient as d<name>.npy);
 // batch norm's derivation adds the quantities that are parts of a sum (dL/dmu from xhat, ...)
-// and known mistakes with their hints (see/exercise.hpp).
+// and known mistakes with their hints (grade/exercise.hpp).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -17,7 +17,7 @@
 
 #include "core/tensor.hpp"
 
-namespace tg::see {
+namespace tg::grade {
 
 // One quantity a learner can hand in, and what the engine says it is.
 struct Quantity {
@@ -86,4 +86,4 @@ std::string check_markdown(const CheckResult& r, const std::vector<Quantity>& qu
 std::string check_html(const CheckResult& r, const std::vector<Quantity>& quantities);  // for the step-through page
 nlohmann::json check_json(const CheckResult& r, const std::vector<Quantity>& quantities);
 
-}  // namespace tg::see
+}  // namespace tg::grade

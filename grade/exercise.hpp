@@ -1,4 +1,4 @@
-// Exercises a learner solves by hand and tapegrad grades (see/check.hpp):
+// Exercises a learner solves by hand and tapegrad grades (grade/check.hpp):
 // - bn: batch norm's backward pass in the derivation's steps (dL/dbeta, dL/dgamma, dL/dxhat,
 //   dL/dsigma2, dL/dmu from xhat and from sigma2, dL/dX from xhat, sigma2 and mu, dL/dX); the same
 //   steps for layer norm (over each row) and group norm (over each row's groups);
@@ -12,29 +12,29 @@
 #include <string>
 #include <vector>
 
-#include "see/check.hpp"
+#include "grade/check.hpp"
 #include "see/norm_case.hpp"
 #include "see/trace.hpp"
 
-namespace tg::see {
+namespace tg::grade {
 
 struct BnExercise {
     Array<double> x, dy, gamma, beta;  // (N, D), (N, D), (D), (D)
     double eps = 1e-5;
-    NormKind kind = NormKind::batch;  // layer: over each row's D features; group: over each row's groups
+    see::NormKind kind = see::NormKind::batch;  // layer: over each row's D features; group: over each row's groups
     std::size_t groups = 0;            // group norm: D / groups features per group
 
     // N: the values in one normalised set (rows for batch norm, features for layer norm, a
     // group's features for group norm)
     std::size_t set_size() const {
         const std::size_t d = x.shape()[1];
-        return kind == NormKind::batch ? x.shape()[0] : kind == NormKind::layer ? d : d / groups;
+        return kind == see::NormKind::batch ? x.shape()[0] : kind == see::NormKind::layer ? d : d / groups;
     }
 };
 
 // A seeded case: x with mean 1 and standard deviation 2, a non-uniform dy, gamma and beta away
 // from 1 and 0 so that every step of the graph shows.
-BnExercise make_bn_exercise(unsigned seed, std::size_t n = 4, std::size_t d = 3, NormKind kind = NormKind::batch,
+BnExercise make_bn_exercise(unsigned seed, std::size_t n = 4, std::size_t d = 3, see::NormKind kind = see::NormKind::batch,
                             std::size_t groups = 0);
 
 // The derivation's quantities, forward (mu, xc, sigma2, std, xhat, y) and backward, with their
@@ -59,7 +59,7 @@ extern const std::vector<std::string> mlp_backward_order;
 std::vector<Quantity> mlp_quantities(const MlpExercise& e);
 
 // The exercises' graphs, traced (for a page that shows a graded result on the graph).
-Trace<double> bn_exercise_trace(const BnExercise& e);
-Trace<double> mlp_exercise_trace(const MlpExercise& e);
+see::Trace<double> bn_exercise_trace(const BnExercise& e);
+see::Trace<double> mlp_exercise_trace(const MlpExercise& e);
 
-}  // namespace tg::see
+}  // namespace tg::grade

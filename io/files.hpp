@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace tg::nn {
+namespace tg::io {
 
 // Writes the pieces, in order, to `path` + ".tmp", flushes them to disk and renames the result
 // over `path`. On failure (no space, a file size limit, no permission) the temporary file is
@@ -25,4 +25,4 @@ inline constexpr const char* folder_manifest = "tapegrad.json";
 // replaced. Staging folders left by a process that was killed mid-save are removed.
 void write_folder_atomically(const std::string& dir, const std::function<void(const std::string& staging)>& fill);
 
-}  // namespace tg::nn
+}  // namespace tg::io

@@ -1,4 +1,4 @@
-#include "see/exercise.hpp"
+#include "grade/exercise.hpp"
 
 #include <fmt/format.h>
 
@@ -12,12 +12,13 @@
 #include "ops/batchnorm.hpp"
 #include "ops/norm.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/matmul.hpp"
 #include "ops/shape.hpp"
 #include "ops/reductions.hpp"
 #include "see/tape.hpp"
 #include "see/textbook.hpp"
 
-namespace tg::see {
+namespace tg::grade {
 
 namespace {
 
@@ -52,9 +53,9 @@ Tensor<double> bn_graph(const BnExercise& e, double eps) {
     Tensor<double> gamma = Tensor<double>(e.gamma, true).named("gamma");
     Tensor<double> beta = Tensor<double>(e.beta, true).named("beta");
     switch (e.kind) {
-        case NormKind::layer: return layernorm_composite<double>(x, {e.x.shape()[1]}, gamma, beta, eps);
-        case NormKind::group: return groupnorm_composite<double>(x, e.groups, gamma, beta, eps);
-        case NormKind::batch: break;
+        case see::NormKind::layer: return layernorm_composite<double>(x, {e.x.shape()[1]}, gamma, beta, eps);
+        case see::NormKind::group: return groupnorm_composite<double>(x, e.groups, gamma, beta, eps);
+        case see::NormKind::batch: break;
     }
     return batchnorm_composite<double>(x, gamma, beta, Axes{0}, eps).y;
 }
@@ -63,15 +64,15 @@ Tensor<double> bn_graph(const BnExercise& e, double eps) {
 BnRun run_bn(const BnExercise& e, double eps) {
     Tensor<double> y = bn_graph(e, eps);
     BnRun r;
-    for (const auto& t : tape_of(y)) {
+    for (const auto& t : see::tape_of(y)) {
         for (const char* name : {"mu", "xc", "sigma2", "std", "xhat", "y"}) {
             if (t.tensor->name == name) {
                 r.forward[name] = t.tensor->data->array;
             }
         }
     }
-    const Trace<double> trace = trace_backward<double>(y, e.dy);
-    for (const auto& line : textbook_lines(trace, e.kind)) {
+    const see::Trace<double> trace = see::trace_backward<double>(y, e.dy);
+    for (const auto& line : see::textbook_lines(trace, e.kind)) {
         for (const auto& [symbol, file] : bn_files()) {
             if (line.quantity == symbol) {
                 r.backward[file] = line.value;
@@ -84,7 +85,7 @@ BnRun run_bn(const BnExercise& e, double eps) {
 
 }  // namespace
 
-BnExercise make_bn_exercise(unsigned seed, std::size_t n, std::size_t d, NormKind kind, std::size_t groups) {
+BnExercise make_bn_exercise(unsigned seed, std::size_t n, std::size_t d, see::NormKind kind, std::size_t groups) {
     std::mt19937_64 rng(seed);
     BnExercise e;
     e.kind = kind;
@@ -242,9 +243,9 @@ Tensor<double> mlp_graph(const MlpExercise& e) {
 
 }  // namespace
 
-Trace<double> bn_exercise_trace(const BnExercise& e) { return trace_backward<double>(bn_graph(e, e.eps), e.dy); }
+see::Trace<double> bn_exercise_trace(const BnExercise& e) { return see::trace_backward<double>(bn_graph(e, e.eps), e.dy); }
 
-Trace<double> mlp_exercise_trace(const MlpExercise& e) { return trace_backward<double>(mlp_graph(e)); }
+see::Trace<double> mlp_exercise_trace(const MlpExercise& e) { return see::trace_backward<double>(mlp_graph(e)); }
 
 std::vector<Quantity> mlp_quantities(const MlpExercise& e) {
     const double n = static_cast<double>(e.Xb.shape()[0]);
@@ -295,4 +296,4 @@ std::vector<Quantity> mlp_quantities(const MlpExercise& e) {
     return qs;
 }
 
-}  // namespace tg::see
+}  // namespace tg::grade

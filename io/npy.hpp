@@ -8,7 +8,7 @@
 
 #include "core/tensor.hpp"
 
-namespace tg::nn {
+namespace tg::io {
 
 struct NpyInfo {
     std::string descr;           // e.g. "<f8"
@@ -33,4 +33,4 @@ Array<T> load_npy(const std::string& path);
 template <class T>
 void save_npy(const std::string& path, const Array<T>& array);
 
-}  // namespace tg::nn
+}  // namespace tg::io

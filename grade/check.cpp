@@ -1,4 +1,4 @@
-#include "see/check.hpp"
+#include "grade/check.hpp"
 
 #include <fmt/format.h>
 
@@ -6,12 +6,12 @@
 #include <cmath>
 #include <filesystem>
 
-#include "nn/io/npy.hpp"
+#include "io/npy.hpp"
 #include "see/tape.hpp"
 #include "see/html.hpp"
 #include "see/values.hpp"
 
-namespace tg::see {
+namespace tg::grade {
 
 const char* to_string(Status s) {
     switch (s) {
@@ -143,14 +143,14 @@ CheckRow grade(const Quantity& q, const std::string& dir, const CheckOptions& o,
     }
     row.status = Status::wrong;
     try {
-        const nn::NpyInfo info = nn::read_npy_info(path);
+        const io::NpyInfo info = io::read_npy_info(path);
         row.given_shape = info.shape;
         if (info.descr != "<f8") {
             row.problem = fmt::format("{} holds {} values; save float64 arrays (NumPy's default, np.float64)", row.file,
-                                      nn::npy_dtype_name(info.descr));
+                                      io::npy_dtype_name(info.descr));
             return row;
         }
-        given = nn::load_npy<double>(path);
+        given = io::load_npy<double>(path);
     } catch (const Error& e) {
         row.problem = fmt::format("{} is not a .npy file tapegrad can read: {}", row.file, e.what());
         return row;
@@ -262,13 +262,13 @@ CheckResult check_gradients(const std::vector<Quantity>& quantities, const std::
 
 template <class T>
 std::vector<Quantity> named_quantities(const Tensor<T>& root, const std::optional<Array<T>>& seed) {
-    retain_all_grads(root);
+    see::retain_all_grads(root);
     if (seed) {
         root.backward(*seed);
     } else {
         root.backward();
     }
-    const auto tape = tape_of(root);
+    const auto tape = see::tape_of(root);
     std::vector<Quantity> forward, backward;
     for (const auto& e : tape) {
         if (e.tensor->name.empty()) {
@@ -282,7 +282,7 @@ std::vector<Quantity> named_quantities(const Tensor<T>& root, const std::optiona
             f.node = name;
             f.forward = true;
             f.expected = xt::cast<double>(e.tensor->data->array);
-            f.formula = expression_of(tape, static_cast<std::size_t>(&e - tape.data()));
+            f.formula = see::expression_of(tape, static_cast<std::size_t>(&e - tape.data()));
             forward.push_back(f);
         }
         if (e.tensor->grad && e.tensor != root.impl()) {  // dL/dL = 1 is the seed, not an answer
@@ -381,7 +381,7 @@ std::string check_text(const CheckResult& r, const std::vector<Quantity>&) {
 }
 
 std::string check_html(const CheckResult& r, const std::vector<Quantity>&) {
-    const auto esc = html_escape;
+    const auto esc = see::html_escape;
     std::string out = "<h2>Your gradients, checked against the engine</h2>\n<table class=\"grid\"><tr><th>quantity</th><th>file</th>"
                       "<th>status</th><th>max abs diff</th><th>max rel diff</th><th>shape</th><th>note</th></tr>\n";
     for (const auto& row : r.rows) {
@@ -457,4 +457,4 @@ nlohmann::json check_json(const CheckResult& r, const std::vector<Quantity>& qs)
     return j;
 }
 
-}  // namespace tg::see
+}  // namespace tg::grade

@@ -1,4 +1,4 @@
-#include "nn/io/serialize.hpp"
+#include "nn/serialize.hpp"
 
 #include <fmt/format.h>
 
@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "nn/io/files.hpp"
-#include "nn/io/npy.hpp"
+#include "io/files.hpp"
+#include "io/npy.hpp"
 
 namespace tg::nn {
 
@@ -16,13 +16,13 @@ namespace fs = std::filesystem;
 template <class T>
 void write_model_entries(Module<T>& model, const std::string& dir) {
     for (const auto& [name, t] : model.named_parameters()) {
-        save_npy((fs::path(dir) / (name + ".npy")).string(), t.value());
+        io::save_npy((fs::path(dir) / (name + ".npy")).string(), t.value());
     }
     for (const auto& [name, t] : model.named_buffers()) {
-        save_npy((fs::path(dir) / (name + ".npy")).string(), t.value());
+        io::save_npy((fs::path(dir) / (name + ".npy")).string(), t.value());
     }
     for (const auto& [name, c] : model.named_counters()) {
-        save_npy((fs::path(dir) / (name + ".npy")).string(), Array<std::int64_t>(*c));
+        io::save_npy((fs::path(dir) / (name + ".npy")).string(), Array<std::int64_t>(*c));
     }
 }
 
@@ -43,11 +43,11 @@ nlohmann::json model_manifest(Module<T>& model) {
 
 void write_manifest(const std::string& dir, const nlohmann::json& manifest) {
     const std::string text = manifest.dump(1) + "\n";
-    write_file_atomically((fs::path(dir) / folder_manifest).string(), {text});
+    io::write_file_atomically((fs::path(dir) / io::folder_manifest).string(), {text});
 }
 
 nlohmann::json read_manifest(const std::string& dir) {
-    const std::string path = (fs::path(dir) / folder_manifest).string();
+    const std::string path = (fs::path(dir) / io::folder_manifest).string();
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw IoError(fmt::format("{}: cannot open it; is {} a folder saved by tapegrad?", path, dir));
@@ -63,7 +63,7 @@ nlohmann::json read_manifest(const std::string& dir) {
 
 template <class T>
 void save_model(Module<T>& model, const std::string& dir) {
-    write_folder_atomically(dir, [&](const std::string& staging) {
+    io::write_folder_atomically(dir, [&](const std::string& staging) {
         write_model_entries(model, staging);
         write_manifest(staging, model_manifest(model));
     });
@@ -82,7 +82,7 @@ void load_model(Module<T>& model, const std::string& dir) {
             throw IoError(fmt::format("load: {} is missing; the model expects {} of shape {}", path, name,
                                       shape_str(t.shape())));
         }
-        Array<T> a = load_npy<T>(path);
+        Array<T> a = io::load_npy<T>(path);
         if (a.shape() != t.shape()) {
             throw IoError(fmt::format("load: {} has shape {} but the model's {} has shape {}; was it saved from "
                                       "another architecture?",
@@ -102,7 +102,7 @@ void load_model(Module<T>& model, const std::string& dir) {
         if (!fs::exists(path)) {
             throw IoError(fmt::format("load: {} is missing", path));
         }
-        const Array<std::int64_t> a = load_npy<std::int64_t>(path);
+        const Array<std::int64_t> a = io::load_npy<std::int64_t>(path);
         if (a.size() != 1) {
             throw IoError(fmt::format("load: {} must hold one integer, got shape {}", path, shape_str(a.shape())));
         }

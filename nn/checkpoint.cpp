@@ -1,4 +1,4 @@
-#include "nn/io/checkpoint.hpp"
+#include "nn/checkpoint.hpp"
 
 #include <fmt/format.h>
 
@@ -6,9 +6,9 @@
 #include <sstream>
 #include <type_traits>
 
-#include "nn/io/files.hpp"
-#include "nn/io/npy.hpp"
-#include "nn/io/serialize.hpp"
+#include "io/files.hpp"
+#include "io/npy.hpp"
+#include "nn/serialize.hpp"
 
 namespace tg::nn {
 
@@ -40,7 +40,7 @@ V field(const json& j, const char* key, const std::string& where) {
     return v.get<V>();
 }
 
-std::string manifest_path(const std::string& dir) { return (fs::path(dir) / folder_manifest).string(); }
+std::string manifest_path(const std::string& dir) { return (fs::path(dir) / io::folder_manifest).string(); }
 
 }  // namespace
 
@@ -73,12 +73,12 @@ void save_checkpoint(const std::string& dir, Module<T>& model, const Optimizer<T
     training["optimizer"] = {{"arrays", arrays}, {"counters", counters}};
     manifest["training"] = training;
 
-    write_folder_atomically(dir, [&](const std::string& staging) {
+    io::write_folder_atomically(dir, [&](const std::string& staging) {
         write_model_entries(model, staging);
         const fs::path opt_dir = fs::path(staging) / "optimizer";
         fs::create_directory(opt_dir);
         for (const auto& [name, a] : os.arrays) {
-            save_npy((opt_dir / (name + ".npy")).string(), a);
+            io::save_npy((opt_dir / (name + ".npy")).string(), a);
         }
         write_manifest(staging, manifest);
     });
@@ -141,7 +141,7 @@ void load_checkpoint(const std::string& dir, Module<T>& model, Optimizer<T>& opt
             throw IoError(fmt::format("{}: an optimiser array name must be a plain file name, got {}", where, name.dump()));
         }
         const std::string path = (fs::path(dir) / "optimizer" / (name.get<std::string>() + ".npy")).string();
-        os.arrays.emplace_back(name.get<std::string>(), load_npy<T>(path));
+        os.arrays.emplace_back(name.get<std::string>(), io::load_npy<T>(path));
     }
     for (auto it = counters.begin(); it != counters.end(); ++it) {
         if (!it.value().is_number_integer()) {

@@ -12,7 +12,7 @@
 
 namespace tg::nn {
 
-// Writes the folder atomically (nn/io/files.hpp): a crash, a kill or a full disk part-way leaves
+// Writes the folder atomically (io/files.hpp): a crash, a kill or a full disk part-way leaves
 // the previous save whole. A folder that exists and was not written by tapegrad is refused.
 template <class T>
 void save_model(Module<T>& model, const std::string& dir);
@@ -23,7 +23,7 @@ void save_model(Module<T>& model, const std::string& dir);
 template <class T>
 void load_model(Module<T>& model, const std::string& dir);
 
-// The building blocks of save_model, for checkpoints (nn/io/checkpoint.hpp): the entries' .npy
+// The building blocks of save_model, for checkpoints (nn/checkpoint.hpp): the entries' .npy
 // files written into an existing folder, and the manifest describing them.
 template <class T>
 void write_model_entries(Module<T>& model, const std::string& dir);
