@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Keeps every sample of program output in README.md what the program prints today.
+"""Keeps every sample of program output in README.md and docs/*.md what the program prints today,
+and the README's Layout true to the tree.
 
 A sample sits between two markers:
     <!-- output: SHELL COMMAND [; volatile: REGEX] -->
@@ -15,6 +16,7 @@ magnitude: rounding that moves with the CPU's instructions); on lines matching t
 """
 import argparse
 import difflib
+import glob
 import os
 import re
 import subprocess
@@ -60,37 +62,90 @@ def lines_equal(want, got, volatile):
     return all(numbers_equal(a, b) for a, b in zip(NUMBER.findall(want), NUMBER.findall(got)))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tapegrad", required=True, help="the tapegrad program just built")
-    parser.add_argument("--readme", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md"))
-    parser.add_argument("--write", action="store_true", help="rewrite the samples instead of checking them")
-    args = parser.parse_args()
-    source = os.path.dirname(os.path.abspath(args.readme))
-    text = open(args.readme).read()
+def update(path, tapegrad, source, write):
+    """Checks (or rewrites) the samples of one file; returns (samples, drifted)."""
+    text = open(path).read()
+    name = os.path.relpath(path, source)
     drifted = []
     pieces, last = [], 0
-    for m in MARK.finditer(text):
+    marks = list(MARK.finditer(text))
+    for m in marks:
         command, volatile, body = m.group(1), m.group(2), m.group(3)
-        new_body = render(body, run(command, args.tapegrad, source))
+        new_body = render(body, run(command, tapegrad, source))
         want, got = body.splitlines(), new_body.splitlines()
         if len(want) != len(got) or not all(lines_equal(w, g, volatile) for w, g in zip(want, got)):
-            drifted.append((command, want, got))
+            drifted.append(command)
+        if command in drifted and not write:
+            print("{}: the output of `{}` has drifted:".format(name, command))
+            sys.stdout.writelines(line + "\n" for line in difflib.unified_diff(want, got, name, "today", lineterm=""))
         pieces.append(text[last:m.start(3)] + new_body)
         last = m.end(3)
     pieces.append(text[last:])
+    if write:
+        open(path, "w").write("".join(pieces))
+    return len(marks), drifted
+
+
+def layout_errors(source):
+    """What the README's Layout block gets wrong about the tree: a top folder it does not name, a
+    folder it names that is not there, a file it names that is nowhere in the tree."""
+    text = open(os.path.join(source, "README.md")).read()
+    block = text[text.index("## Layout"):]
+    block = block[block.index("```") + 4:]
+    block = block[:block.index("```")]
+    folders, files, errors = [], set(), []
+    for line in block.splitlines():
+        top = re.match(r"^(\S+/)\s", line)
+        sub = re.match(r"^  (\S+/)\s", line)
+        if top:
+            folders.append(top.group(1))
+        elif sub:
+            folders.append(folders[-1].split("/")[0] + "/" + sub.group(1))
+        files.update(re.findall(r"[\w\-]+\.(?:cpp|hpp|py|sh|md|js|css)\b", line))
+    tree = set()
+    for root, dirs, names in os.walk(source):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "build"]
+        tree.update(names)
+    for folder in folders:
+        if not os.path.isdir(os.path.join(source, folder)):
+            errors.append("the Layout names {}, which is not in the tree".format(folder))
+    for entry in sorted(os.listdir(source)):
+        if os.path.isdir(os.path.join(source, entry)) and not entry.startswith(".") and entry != "build" \
+                and entry + "/" not in folders:
+            errors.append("the Layout does not name the folder {}/".format(entry))
+    for name in sorted(files - tree):
+        errors.append("the Layout names {}, which is nowhere in the tree".format(name))
+    return errors
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tapegrad", required=True, help="the tapegrad program just built")
+    parser.add_argument("--source", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."),
+                        help="the source tree: its README.md and docs/*.md are checked")
+    parser.add_argument("--write", action="store_true", help="rewrite the samples instead of checking them")
+    args = parser.parse_args()
+    source = os.path.abspath(args.source)
+    paths = [os.path.join(source, "README.md")] + sorted(glob.glob(os.path.join(source, "docs", "*.md")))
+    samples, drifted = 0, 0
+    for path in paths:
+        n, d = update(path, args.tapegrad, source, args.write)
+        samples += n
+        drifted += len(d)
     if args.write:
-        open(args.readme, "w").write("".join(pieces))
-        print("readme_outputs: wrote {} samples".format(len(list(MARK.finditer(text)))))
+        print("readme_outputs: wrote {} samples".format(samples))
         return 0
-    for command, want, got in drifted:
-        print("README.md: the output of `{}` has drifted:".format(command))
-        sys.stdout.writelines(line + "\n" for line in difflib.unified_diff(want, got, "README.md", "today", lineterm=""))
+    layout = layout_errors(source)
+    for error in layout:
+        print("README.md: " + error)
+    if layout and not drifted:
+        return 1
     if drifted:
         print("{} of {} samples drifted; regenerate them with: scripts/readme_outputs.py --tapegrad {} --write".format(
-            len(drifted), len(list(MARK.finditer(text))), args.tapegrad))
+            drifted, samples, args.tapegrad))
         return 1
-    print("readme_outputs: all {} samples are what the program prints today".format(len(list(MARK.finditer(text)))))
+    print("readme_outputs: all {} samples are what the program prints today, and the Layout matches the tree".format(
+        samples))
     return 0
 
 
