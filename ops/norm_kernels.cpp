@@ -565,10 +565,10 @@ void sample_forward(const T* x, const NormLayout& L, const T* gamma, const T* be
 }
 
 // One set's backward: its sums, its share of dgamma and dbeta (added into dg and db, the set's
-// channels' float64 partial sums, when not null), then dx. `training` as in norm_backward.
-template <class T>
+// channels' partial sums, when not null), then dx. `training` as in norm_backward.
+template <class T, class Acc>
 void set_backward(const T* dy, const T* x, const NormLayout& L, std::size_t r, double mean, double inv_std,
-                  const T* gamma, bool training, T* dx, double* dg, double* db) {
+                  const T* gamma, bool training, T* dx, Acc* dg, Acc* db) {
     const std::size_t n = L.count();
     const Centre<T> m = centre_of<T>(mean);
     const T hi = m.hi, lo = static_cast<T>(m.lo), s = static_cast<T>(inv_std);
@@ -588,8 +588,8 @@ void set_backward(const T* dy, const T* x, const NormLayout& L, std::size_t r, d
                     const T dxhat = g[k] * dy[k];
                     r1 += dxhat;
                     r2 += dxhat * xh;
-                    dg[k] += static_cast<double>(dy[k] * xh);
-                    db[k] += static_cast<double>(dy[k]);
+                    dg[k] += static_cast<Acc>(dy[k] * xh);
+                    db[k] += static_cast<Acc>(dy[k]);
                 }
                 sum_dxhat += static_cast<double>(r1);
                 sum_dxhat_xhat += static_cast<double>(r2);
@@ -605,13 +605,13 @@ void set_backward(const T* dy, const T* x, const NormLayout& L, std::size_t r, d
             if (dg) {
 #pragma omp simd
                 for (std::size_t k = 0; k < n; ++k) {
-                    dg[k] += static_cast<double>(dy[k] * xhat(k));
+                    dg[k] += static_cast<Acc>(dy[k] * xhat(k));
                 }
             }
             if (db) {
 #pragma omp simd
                 for (std::size_t k = 0; k < n; ++k) {
-                    db[k] += static_cast<double>(dy[k]);
+                    db[k] += static_cast<Acc>(dy[k]);
                 }
             }
         }
@@ -646,8 +646,8 @@ void set_backward(const T* dy, const T* x, const NormLayout& L, std::size_t r, d
         gains[c] = g ? static_cast<double>(g[c]) : 1.0;
         sum_dxhat += gains[c] * sum_dy;
         sum_dxhat_xhat += gains[c] * sum_dy_xhat;
-        if (dg) dg[c] += sum_dy_xhat;
-        if (db) db[c] += sum_dy;
+        if (dg) dg[c] += static_cast<Acc>(sum_dy_xhat);
+        if (db) db[c] += static_cast<Acc>(sum_dy);
     }
     if (!dx) {
         return;
@@ -672,7 +672,9 @@ void sample_backward(const T* dy, const T* x, const NormLayout& L, const double*
     const std::size_t P = L.channels;
     const bool parallel = worth_sharing(L.sets() * n);
     const bool stream = worth_streaming<T>(L.sets() * n);
-    const std::size_t per_chunk = sets_per_chunk<T>(n);
+    const std::size_t short_sets = 16;
+    const std::size_t per_chunk = std::min(short_sets, sets_per_chunk<T>(n));
+    const bool in_t = std::is_same_v<T, float> && L.inner == 1 && per_chunk > 1;
     const std::size_t threads = parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1;
     // dgamma and dbeta sum over sets: each thread into its own partial sums, added in thread order
     std::vector<std::vector<double>> dg(dgamma ? threads : 0, std::vector<double>(P, 0.0));
@@ -680,21 +682,41 @@ void sample_backward(const T* dy, const T* x, const NormLayout& L, const double*
     if (n > 0) {  // sets of no values: nothing to add to dgamma or dbeta
         for_ranges(L.sets(), parallel, [&](std::size_t begin, std::size_t end) {
             const std::size_t t = parallel ? static_cast<std::size_t>(omp_get_thread_num()) : 0;
+            double* dg_t = dgamma ? dg[t].data() : nullptr;
+            double* db_t = dbeta ? db[t].data() : nullptr;
+            // Short float32 sets: a chunk's dgamma and dbeta terms summed in float32 first (at most
+            // `short_sets` sets of them), then added into the float64 partials.
+            std::vector<T> dg_chunk(in_t && dgamma ? P : 0, T(0)), db_chunk(in_t && dbeta ? P : 0, T(0));
             const auto sets = [&](std::size_t r0, std::size_t r1, T* dx0) {
                 for (std::size_t r = r0; r < r1; ++r) {
                     const std::size_t c0 = first_channel(L, r);
-                    set_backward(dy + r * n, x + r * n, L, r, mean[r], inv_std[r], gamma, training,
-                                 dx0 ? dx0 + (r - r0) * n : nullptr, dgamma ? dg[t].data() + c0 : nullptr,
-                                 dbeta ? db[t].data() + c0 : nullptr);
+                    T* dxr = dx0 ? dx0 + (r - r0) * n : nullptr;
+                    if (in_t) {
+                        set_backward(dy + r * n, x + r * n, L, r, mean[r], inv_std[r], gamma, training, dxr,
+                                     dgamma ? dg_chunk.data() + c0 : nullptr, dbeta ? db_chunk.data() + c0 : nullptr);
+                    } else {
+                        set_backward(dy + r * n, x + r * n, L, r, mean[r], inv_std[r], gamma, training, dxr,
+                                     dgamma ? dg_t + c0 : nullptr, dbeta ? db_t + c0 : nullptr);
+                    }
+                }
+                if (in_t) {
+                    for (std::size_t p = 0; p < dg_chunk.size(); ++p) {
+                        dg_t[p] += static_cast<double>(dg_chunk[p]);
+                        dg_chunk[p] = T(0);
+                    }
+                    for (std::size_t p = 0; p < db_chunk.size(); ++p) {
+                        db_t[p] += static_cast<double>(db_chunk[p]);
+                        db_chunk[p] = T(0);
+                    }
                 }
             };
-            if (!dx) {
-                sets(begin, end, nullptr);
-                return;
-            }
             for (std::size_t r0 = begin; r0 < end; r0 += per_chunk) {
                 const std::size_t r1 = std::min(end, r0 + per_chunk);
-                write_out(stream, dx + r0 * n, (r1 - r0) * n, [&](T* dx0) { sets(r0, r1, dx0); });
+                if (dx) {
+                    write_out(stream, dx + r0 * n, (r1 - r0) * n, [&](T* dx0) { sets(r0, r1, dx0); });
+                } else {
+                    sets(r0, r1, nullptr);
+                }
             }
             stream_fence();
         });
