@@ -47,10 +47,20 @@ Pattern pattern(const Array<T>& x, const Shape& out) {
 namespace detail {
 
 // o[r, j] = f(a[r, j], b[r, j]) for rows of `inner` values; a row stride of 0 repeats a row, and
-// a scalar operand is read once.
+// a scalar operand is read once. One row (equal shapes, or a scalar) is shared among threads by
+// index, more rows by row.
 template <bool AScalar, bool BScalar, class T, class F>
 void rows(const T* a, std::size_t a_stride, const T* b, std::size_t b_stride, T* o, std::size_t rows,
           std::size_t inner, F f) {
+    if (rows == 1) {
+        for_ranges(inner, worth_sharing(inner), [&](std::size_t begin, std::size_t end) {
+#pragma omp simd
+            for (std::size_t j = begin; j < end; ++j) {
+                o[j] = f(AScalar ? a[0] : a[j], BScalar ? b[0] : b[j]);
+            }
+        });
+        return;
+    }
     for_ranges(rows, worth_sharing(rows * inner), [&](std::size_t begin, std::size_t end) {
         for (std::size_t r = begin; r < end; ++r) {
             const T* ar = a + r * a_stride;
