@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/parallel.hpp"
+#include "core/prefetch.hpp"
 
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -140,6 +141,21 @@ void stream_copy(T* dst, const T* src, std::size_t n) {
 template <class T>
 std::size_t sets_per_chunk(std::size_t n) {
     return std::max<std::size_t>(1, (std::size_t{4096} / sizeof(T)) / std::max<std::size_t>(n, 1));
+}
+
+// Per sample, short sets of a large input: how many sets ahead the loops ask for x (and dy), about
+// 2 KiB ahead; 0 where they do not. Layer norm 65536 x 64 (rows of 256 or 512 bytes), one thread:
+// 0.89-0.93 x libtorch in float32 and 0.96-0.97 in float64 without, 0.67-0.69 and 0.73-0.76 with
+// (8 and 4 sets ahead); 4 KiB ahead was as good in float32 and worse in float64 (0.75-0.81). Sets
+// of 1024 values, which the hardware's own prefetching follows, lost with it (f32 1024 x 1024
+// 0.75 -> 0.84-0.89), so sets longer than 1 KiB are not prefetched.
+template <class T>
+std::size_t sets_ahead(std::size_t n, std::size_t sets) {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes == 0 || bytes > 1024 || !worth_streaming<T>(n * sets)) {
+        return 0;
+    }
+    return std::max<std::size_t>(1, 2048 / bytes);
 }
 
 // Streamed stores are weakly ordered: each thread that made some ends its share with this, so
@@ -549,11 +565,15 @@ void sample_forward(const T* x, const NormLayout& L, const T* gamma, const T* be
     const std::size_t n = L.count();
     const bool stream = worth_streaming<T>(L.sets() * n);
     const std::size_t per_chunk = sets_per_chunk<T>(n);
+    const std::size_t ahead = sets_ahead<T>(n, L.sets());
     for_ranges(L.sets(), worth_sharing(L.sets() * n), [&](std::size_t begin, std::size_t end) {
         for (std::size_t r0 = begin; r0 < end; r0 += per_chunk) {
             const std::size_t r1 = std::min(end, r0 + per_chunk);
             write_out(stream, y + r0 * n, (r1 - r0) * n, [&](T* y0) {
                 for (std::size_t r = r0; r < r1; ++r) {
+                    if (ahead && r + ahead < end) {
+                        prefetch(x + (r + ahead) * n, n * sizeof(T));
+                    }
                     set_stats(x + r * n, n, mean[r], var[r]);
                     inv_std[r] = 1.0 / std::sqrt(var[r] + eps);
                     set_apply(x + r * n, L, r, mean[r], inv_std[r], gamma, beta, y0 + (r - r0) * n);
@@ -675,6 +695,7 @@ void sample_backward(const T* dy, const T* x, const NormLayout& L, const double*
     const std::size_t short_sets = 16;
     const std::size_t per_chunk = std::min(short_sets, sets_per_chunk<T>(n));
     const bool in_t = std::is_same_v<T, float> && L.inner == 1 && per_chunk > 1;
+    const std::size_t ahead = sets_ahead<T>(n, L.sets());
     const std::size_t threads = parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1;
     // dgamma and dbeta sum over sets: each thread into its own partial sums, added in thread order
     std::vector<std::vector<double>> dg(dgamma ? threads : 0, std::vector<double>(P, 0.0));
@@ -689,6 +710,10 @@ void sample_backward(const T* dy, const T* x, const NormLayout& L, const double*
             std::vector<T> dg_chunk(in_t && dgamma ? P : 0, T(0)), db_chunk(in_t && dbeta ? P : 0, T(0));
             const auto sets = [&](std::size_t r0, std::size_t r1, T* dx0) {
                 for (std::size_t r = r0; r < r1; ++r) {
+                    if (ahead && r + ahead < end) {
+                        prefetch(x + (r + ahead) * n, n * sizeof(T));
+                        prefetch(dy + (r + ahead) * n, n * sizeof(T));
+                    }
                     const std::size_t c0 = first_channel(L, r);
                     T* dxr = dx0 ? dx0 + (r - r0) * n : nullptr;
                     if (in_t) {
