@@ -33,6 +33,17 @@ ChannelLayout checked_layout(const char* op, const Tensor<T>& x, const OptionalT
     return L;
 }
 
+// The same for evaluation mode, and the running statistics' shapes with them.
+template <class T>
+ChannelLayout checked_eval_layout(const char* op, const Tensor<T>& x, const OptionalTensor<T>& gamma,
+                                  const OptionalTensor<T>& beta, const Array<T>& mean, const Array<T>& var,
+                                  const Axes& axes) {
+    const ChannelLayout L = checked_layout(op, x, gamma, beta, axes, false);
+    check_per_feature(op, "the mean", mean.shape(), L);
+    check_per_feature(op, "the variance", var.shape(), L);
+    return L;
+}
+
 // Statistics and parameters of shape stat_shape broadcast against x as they are when the reduced
 // axes lead ((N, C) with axes {0}); otherwise they are reshaped to keep_shape ((1, C, 1)).
 bool reduced_axes_lead(const Axes& axes) {
@@ -97,9 +108,7 @@ template <class T>
 Tensor<T> batchnorm_composite_eval(const Tensor<T>& x, const OptionalTensor<T>& gamma,
                                    const OptionalTensor<T>& beta, const Array<T>& mean_,
                                    const Array<T>& var_, const Axes& axes, double eps) {
-    const ChannelLayout L = checked_layout("batchnorm_composite_eval", x, gamma, beta, axes, false);
-    check_per_feature("batchnorm_composite_eval", "the mean", mean_.shape(), L);
-    check_per_feature("batchnorm_composite_eval", "the variance", var_.shape(), L);
+    const ChannelLayout L = checked_eval_layout("batchnorm_composite_eval", x, gamma, beta, mean_, var_, axes);
     const bool lead = reduced_axes_lead(axes);
     const Shape& stat_shape = lead ? L.stat_shape : L.keep_shape;
     Array<T> m = mean_;
@@ -171,9 +180,7 @@ template <class T>
 Tensor<T> batchnorm_fused_eval(const Tensor<T>& x, const OptionalTensor<T>& gamma,
                                const OptionalTensor<T>& beta, const Array<T>& mean,
                                const Array<T>& var, const Axes& axes, double eps) {
-    const ChannelLayout L = checked_layout("batchnorm_fused_eval", x, gamma, beta, axes, false);
-    check_per_feature("batchnorm_fused_eval", "the mean", mean.shape(), L);
-    check_per_feature("batchnorm_fused_eval", "the variance", var.shape(), L);
+    const ChannelLayout L = checked_eval_layout("batchnorm_fused_eval", x, gamma, beta, mean, var, axes);
     Array<double> m = xt::cast<double>(mean), v = xt::cast<double>(var);
     Array<double> inv_std = inv_std_of(v, eps);
     Array<T> y = tg::empty<T>(x.shape());
