@@ -90,7 +90,7 @@ Run tg_batchnorm(std::size_t n, std::size_t d, bool composite) {
 
 // LayerNorm(d) (groups = 0) or GroupNorm(groups, d), fused, on (n, d).
 template <class T>
-Run tg_rownorm(std::size_t n, std::size_t d, std::size_t groups) {
+Run tg_sample_norm(std::size_t n, std::size_t d, std::size_t groups) {
     std::shared_ptr<tg::nn::Module<T>> m;
     if (groups == 0) {
         m = std::make_shared<tg::nn::LayerNorm<T>>(tg::Shape{d});
@@ -354,8 +354,8 @@ int main(int argc, char** argv) {
                 const std::string name = fmt::format("{} fused fwd+bwd {} {}x{}, 1 thread",
                                                      groups ? "group norm (32 groups)" : "layer norm", f64 ? "f64" : "f32", n, d);
                 measure(
-                    name, 1, [=] { return f64 ? tg_rownorm<double>(n, d, groups) : tg_rownorm<float>(n, d, groups); },
-                    [=] { return bench::TorchSide::rownorm(static_cast<long>(n), static_cast<long>(d), static_cast<long>(groups), f64); });
+                    name, 1, [=] { return f64 ? tg_sample_norm<double>(n, d, groups) : tg_sample_norm<float>(n, d, groups); },
+                    [=] { return bench::TorchSide::sample_norm(static_cast<long>(n), static_cast<long>(d), static_cast<long>(groups), f64); });
             }
         }
     }

@@ -39,7 +39,7 @@ Run TorchSide::batchnorm(long n, long d, bool f64, bool composite) {
     };
 }
 
-Run TorchSide::rownorm(long n, long d, long groups, bool f64) {
+Run TorchSide::sample_norm(long n, long d, long groups, bool f64) {
     const auto dtype = f64 ? torch::kFloat64 : torch::kFloat32;
     torch::manual_seed(0);
     auto x = (torch::randn({n, d}, dtype) * 2 + 1).requires_grad_(true);

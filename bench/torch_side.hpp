@@ -32,7 +32,7 @@ struct TorchSide {
     static Run batchnorm(long n, long d, bool f64, bool composite);
     // nn.LayerNorm(d) (groups = 0) or nn.GroupNorm(groups, d) forward + backward of (n, d),
     // PyTorch's fused kernels.
-    static Run rownorm(long n, long d, long groups, bool f64);
+    static Run sample_norm(long n, long d, long groups, bool f64);
     // A chain of `length` additions of a constant to a one-element tensor, forward and backward.
     static Run chain(int length);
     // (m, k) @ (k, n), float32, no gradient.
