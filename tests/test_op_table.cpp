@@ -141,9 +141,10 @@ void check_against_fixture(const OpCase& c) {
 
 TEST_CASE("every op in the table gives PyTorch's values and gradients, and passes gradcheck away from its kinks") {
     std::size_t fixtures = 0, gradchecks = 0;
-    for (const auto& [op, cases] : op_table()) {
+    for (const auto& entry : op_table()) {
+        const std::string& op = entry.first;
         SUBCASE(op.c_str()) {
-            for (const OpCase& c : cases) {
+            for (const OpCase& c : entry.second) {
                 CAPTURE(op);
                 CAPTURE(c.fixture);
                 if (!c.fixture.empty()) {
