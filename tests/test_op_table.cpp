@@ -38,7 +38,7 @@ struct OpCase {
     std::vector<tg::Shape> gradcheck;
 };
 
-tg::NllOptions nll(tg::Reduction reduction, std::vector<double> weight = {}) {
+tg::NllOptions nll_options(tg::Reduction reduction, std::vector<double> weight = {}) {
     tg::NllOptions o;
     o.reduction = reduction;
     o.weight = std::move(weight);
@@ -101,9 +101,9 @@ const std::map<std::string, std::vector<OpCase>>& op_table() {
          {{"pick", [](const In& in) { return tg::pick(in[0], {1, 3, 1}); }, {}},
           {"", [](const In& in) { return tg::pick(tg::log_softmax(in[0], 1), {0, 2, 1, 1}); }, {{4, 3}}}}},
         {"nll_loss",
-         {{"nll_weighted", [](const In& in) { return tg::nll_loss(in[0], {0, 3, -100, 1, 3}, nll(tg::Reduction::mean, {1.0, 2.0, 0.5, 3.0})); }, {}},
-          {"nll_sum", [](const In& in) { return tg::nll_loss(in[0], {0, 3, -100, 1, 3}, nll(tg::Reduction::sum)); }, {}},
-          {"nll_none", [](const In& in) { return tg::nll_loss(in[0], {0, 3, -100, 1, 3}, nll(tg::Reduction::none, {1.0, 2.0, 0.5, 3.0})); }, {}}}},
+         {{"nll_weighted", [](const In& in) { return tg::nll_loss(in[0], {0, 3, -100, 1, 3}, nll_options(tg::Reduction::mean, {1.0, 2.0, 0.5, 3.0})); }, {}},
+          {"nll_sum", [](const In& in) { return tg::nll_loss(in[0], {0, 3, -100, 1, 3}, nll_options(tg::Reduction::sum)); }, {}},
+          {"nll_none", [](const In& in) { return tg::nll_loss(in[0], {0, 3, -100, 1, 3}, nll_options(tg::Reduction::none, {1.0, 2.0, 0.5, 3.0})); }, {}}}},
         {"cross_entropy",
          {{"cross_entropy_ignore",
            [](const In& in) {
